@@ -1,0 +1,37 @@
+# The two commands a fresh machine needs (see README.md):
+#   make book   set up .venv, then build the HTML book with every chapter executed  -> _build/html/
+#   make test   set up .venv, then run the whole test suite offline
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Offline data: point ARLIB_DATA_MIRROR at a copy laid out like the course's shared/data.
+ARLIB_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
+export ARLIB_DATA_MIRROR
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup book test notebooks lint clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python -m pip install --quiet --no-deps -e . 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python -m pip check
+	touch $@
+
+setup: $(VENV)/.installed
+
+book: setup
+	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
+
+test: setup
+	TQDM_DISABLE=1 $(BIN)/python -m pytest
+
+notebooks: setup  ## re-execute every chapter from its jupytext source (commit the .ipynb files)
+	$(BIN)/python tools/notebooks.py execute
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf _build

@@ -1,0 +1,38 @@
+"""arlib: autoregressive generative models, the library behind the course companion.
+
+Every model is an :class:`arlib.models.AutoregressiveModel` with ``log_prob(x)`` (nats, one
+value per example) and ``sample(n)``. Data come from :mod:`arlib.data`, training from
+:mod:`arlib.train`, shipped weights from :mod:`arlib.pretrained`.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+__version__ = "0.1.0"
+
+
+def device() -> torch.device:
+    """The best available device: CUDA if present, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed(s: int) -> torch.Generator:
+    """Seed Python's, NumPy's and torch's global generators; return a fresh seeded torch.Generator."""
+    random.seed(s)
+    np.random.seed(s)  # noqa: NPY002 (seeds the legacy global generator that user code may use)
+    torch.manual_seed(s)
+    return torch.Generator().manual_seed(s)
+
+
+from arlib import data, models, plot, pretrained, train  # noqa: E402
+
+__all__ = ["data", "device", "models", "plot", "pretrained", "seed", "train"]

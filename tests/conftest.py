@@ -1,0 +1,49 @@
+"""Shared fixtures. Every test runs offline: connecting to anything but this machine fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _mirror() -> Path:
+    value = os.environ.get("ARLIB_DATA_MIRROR")
+    if not value:
+        pytest.exit("ARLIB_DATA_MIRROR is not set: point it at the offline data mirror (e.g. ../shared/data)", 2)
+    return Path(value)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Refuse outside connections (loopback stays open for Jupyter kernels)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in {"localhost", "::1"}
+                                          or self.family == socket.AF_UNIX):
+            raise OSError(f"tests must not use the network (tried {address!r})")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    return _mirror()
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty ARLIB_CACHE, and no parsed datasets held in memory."""
+    from arlib import data
+
+    monkeypatch.setenv("ARLIB_CACHE", str(tmp_path / "cache"))
+    data.clear_memory_cache()
+    yield tmp_path / "cache"
+    data.clear_memory_cache()

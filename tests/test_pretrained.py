@@ -1,0 +1,54 @@
+"""Shipped weights: save/load round trip, integrity check, and every sidecar's metric re-measured."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from arlib import data, pretrained, train
+from arlib.models import IndependentBernoulli
+
+
+def test_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
+    model = IndependentBernoulli(6)
+    with torch.no_grad():
+        model.logits.copy_(torch.arange(6.0) - 3)
+    pretrained.save("toy", model, {"test_nll": 1.0}, "python make_toy.py", train_seconds=0.5, dataset="toy")
+    assert pretrained.available() == ["toy"]
+    loaded = pretrained.load("toy")
+    assert torch.equal(loaded.logits, model.logits) and not loaded.training
+    meta = pretrained.info("toy")
+    assert meta["command"] == "python make_toy.py" and meta["n_parameters"] == 6 and meta["dataset"] == "toy"
+
+
+def test_half_precision_storage(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
+    model = IndependentBernoulli(6)
+    pretrained.save("toy", model, {}, "cmd", half=True)
+    assert pretrained.load("toy").logits.dtype == torch.float32
+    assert pretrained.info("toy")["weights_dtype"] == "float16"
+
+
+def test_damaged_weights_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
+    pretrained.save("toy", IndependentBernoulli(6), {}, "cmd")
+    (tmp_path / "toy.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        pretrained.load("toy")
+    with pytest.raises(ValueError, match="no pretrained model 'nope'.*available: \\['toy'\\]"):
+        pretrained.load("nope")
+
+
+@pytest.mark.parametrize("name", pretrained.available())
+def test_shipped_model_reproduces_its_recorded_test_nll(name):
+    meta = pretrained.info(name)
+    assert meta["command"].startswith("python ") and meta["metrics"].get("test_nll") is not None
+    model = pretrained.load(name)
+    test = data.load(meta["dataset"], "test")
+    assert train.evaluate(model, test).nll == pytest.approx(meta["metrics"]["test_nll"], abs=0.01)
+
+
+def test_shipped_weights_stay_small():
+    total = sum(p.stat().st_size for p in pretrained.directory().glob("*.pt"))
+    assert total < 30 * 2**20
