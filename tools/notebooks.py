@@ -63,6 +63,10 @@ def build(source: Path) -> nbformat.NotebookNode:
     notebook = jupytext.read(source)
     notebook.cells = [colab_cell()] + [c for c in notebook.cells if "colab-setup" not in c.metadata.get("tags", [])]
     notebook.metadata = {**NOTEBOOK_METADATA}
+    for cell in notebook.cells:  # readers see the parameters folded away; students see them in Colab
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
     return notebook
 
 
