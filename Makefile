@@ -10,7 +10,7 @@ ARLIB_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export ARLIB_DATA_MIRROR
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book test notebooks lint clean
+.PHONY: setup book test notebooks bench lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: setup
 
 notebooks: setup  ## re-execute every chapter from its jupytext source (commit the .ipynb files)
 	$(BIN)/python tools/notebooks.py execute
+
+bench: setup  ## re-measure every shipped model and every speed ratio -> benchmarks/results.json
+	$(BIN)/python benchmarks/evaluate_models.py
+	$(BIN)/python benchmarks/speed_classical.py
 
 lint: setup
 	$(BIN)/ruff check .

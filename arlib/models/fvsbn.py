@@ -23,7 +23,7 @@ class FVSBN(AutoregressiveModel):
         super().__init__()
         n = int(n_dims)
         self.event_shape = (n,)
-        self.register_buffer("mask", torch.tril(torch.ones(n, n), diagonal=-1))
+        self.register_buffer("mask", torch.tril(torch.ones(n, n), diagonal=-1), persistent=False)  # rebuilt, not saved
         self.weight = nn.Parameter(torch.zeros(n, n))  # masked entries stay exactly 0
         self.bias = nn.Parameter(torch.zeros(n))
 

@@ -67,19 +67,24 @@ class MADE(AutoregressiveModel):
         self.register_buffer("orders", torch.stack(orders))
         for layer, degs in enumerate(degrees):
             self.register_buffer(f"degrees{layer}", torch.stack(degs))
-        for layer in range(len(self.layers)):
-            d_in = getattr(self, f"degrees{layer}")[:, None, :]
-            if layer + 1 < len(self.layers):  # into a hidden unit: m_prev <= m
-                keep = getattr(self, f"degrees{layer + 1}")[:, :, None] >= d_in
-            else:  # into output i: m < m(x_i)
-                keep = self.degrees0[:, :, None] > d_in
-            self.register_buffer(f"mask{layer}", keep.float())  # (n_masks, out, in)
+        self._build_masks()
+        self.register_load_state_dict_post_hook(lambda module, _: module._build_masks())
         self.register_buffer("mask_counter", torch.zeros((), dtype=torch.long))
         with torch.no_grad():
             for layer, linear in enumerate(self.layers):
                 linear.weight.mul_(getattr(self, f"mask{layer}").amax(0))  # never-used weights are exactly 0
 
     # ------------------------------------------------------------------ masks
+    def _build_masks(self) -> None:
+        """Masks from the degrees (kept out of the saved state: the degrees determine them)."""
+        for layer in range(len(self.layers)):
+            d_in = getattr(self, f"degrees{layer}")[:, None, :]
+            if layer + 1 < len(self.layers):  # into a hidden unit: m_prev <= m
+                keep = getattr(self, f"degrees{layer + 1}")[:, :, None] >= d_in
+            else:  # into output i: m < m(x_i)
+                keep = self.degrees0[:, :, None] > d_in
+            self.register_buffer(f"mask{layer}", keep.to(self.layers[layer].weight.dtype), persistent=False)
+
     def masks(self, k: int = 0) -> list[Tensor]:
         """The mask matrices (out × in) of mask set k, from the input layer to the output layer."""
         k = self._check_index(k)
