@@ -70,7 +70,7 @@ def animate_frames(frames: Sequence[Sequence[Tensor]], titles: Sequence[str], in
     axes = [axes] if len(titles) == 1 else list(axes)
     artists = []
     for ax, title, image in zip(axes, titles, frames[0], strict=True):
-        artists.append(ax.imshow(image.reshape(shape).cpu(), cmap="gray_r", vmin=0, vmax=1))
+        artists.append(ax.imshow(image.reshape(shape).cpu(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest"))
         ax.set_title(title)
         ax.set_axis_off()
 

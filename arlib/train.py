@@ -4,6 +4,10 @@
 conditional sees the true prefix, so one pass scores all dimensions in parallel where the architecture
 allows). It reports the validation NLL after each epoch, keeps the best weights, stops early when asked,
 and writes a checkpoint after every epoch so an interrupted run resumes exactly where it stopped.
+
+``fit_steps`` is the iteration-based loop of nanoGPT for data read in random batches (blocks of text,
+random names): AdamW, linear warm-up then cosine decay of the learning rate, gradient clipping, an
+evaluation every so many steps, and the same exact resume from a checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from torch import Tensor
 from arlib.models.base import AutoregressiveModel
 from arlib.utils import progress_bar
 
-__all__ = ["Evaluation", "History", "evaluate", "fit"]
+__all__ = ["Evaluation", "History", "StepHistory", "cosine_lr", "evaluate", "fit", "fit_steps"]
 
 Data = Tensor | Sequence[Tensor]
 
@@ -85,6 +89,18 @@ def evaluate(model: AutoregressiveModel, data: Data, batch_size: int = 1000) -> 
     return Evaluation(nll=nll, bits_per_dim=nll / (model.n_dims * math.log(2)))
 
 
+def make_optimizer(optimizer: Callable[..., torch.optim.Optimizer], model: torch.nn.Module, **kwargs
+                   ) -> torch.optim.Optimizer:
+    """``optimizer(model.parameters(), **kwargs)``; Adam and AdamW use their fused kernel where torch has
+    one for these parameters (about 1.5x faster full training steps for FVSBN and MADE on a CPU)."""
+    if optimizer in (torch.optim.Adam, torch.optim.AdamW):
+        try:
+            return optimizer(model.parameters(), fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # older torch, or a device/dtype without a fused kernel
+            pass
+    return optimizer(model.parameters(), **kwargs)
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -123,7 +139,7 @@ def fit(
     device = torch.device(device) if device is not None else model._device()
     model.to(device)
     train, valid = _as_tuple(train), (_as_tuple(valid) if valid is not None else None)
-    opt = optimizer(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed)
     history = History()
     best_state = None
@@ -177,5 +193,118 @@ def fit(
             })
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+@dataclass
+class StepHistory:
+    """Record of a :func:`fit_steps` run: one entry per evaluation (losses as the ``loss`` function reports them)."""
+
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)  # mean training loss since the previous evaluation
+    valid_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: float = 0.0  # time spent in training steps (evaluations excluded), resumed runs included
+    step: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cosine_lr(step: int, lr: float, steps: int, warmup: int = 0, min_lr: float | None = None) -> float:
+    """nanoGPT's schedule: linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr`` at ``steps``.
+
+    ``min_lr=None`` keeps ``lr`` constant after the warm-up.
+    """
+    if step < warmup:
+        return lr * (step + 1) / (warmup + 1)
+    if min_lr is None:
+        return lr
+    ratio = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+def fit_steps(
+    model: AutoregressiveModel,
+    batch: Callable[[torch.Generator], Data],
+    loss: Callable[..., Tensor],
+    *,
+    steps: int,
+    lr: float,
+    min_lr: float | None = None,
+    warmup: int = 0,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.99),
+    grad_clip: float | None = 1.0,
+    evaluate: Callable[[AutoregressiveModel], float] | None = None,
+    eval_every: int = 250,
+    checkpoint: str | Path | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> StepHistory:
+    """Train ``model`` for ``steps`` optimizer steps on random batches and return a :class:`StepHistory`.
+
+    ``batch(generator)`` draws one batch (a tensor or a tuple) with the given generator; ``loss(model,
+    *batch)`` turns it into the scalar to minimise. AdamW decays the weight matrices and embeddings (the
+    parameters with two or more dimensions) but not biases or LayerNorm gains, as nanoGPT does; the
+    learning rate follows :func:`cosine_lr`. Every ``eval_every`` steps and at the last one,
+    ``evaluate(model)`` (in eval mode, under no_grad) gives the validation loss; then, with
+    ``checkpoint``, the full state is saved, and an existing checkpoint is resumed: an interrupted run
+    finishes with exactly the weights of an uninterrupted one. The final weights are kept.
+    """
+    device = torch.device(device) if device is not None else model._device()
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, betas=betas)
+    generator = torch.Generator().manual_seed(seed)
+    history = StepHistory()
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = StepHistory(**state["history"])
+
+    bar = progress_bar(range(history.step, steps), desc=type(model).__name__, enabled=progress,
+                       initial=history.step, total=steps, unit="step")
+    running, count = 0.0, 0
+    for step in bar:
+        start = time.perf_counter()
+        model.train()
+        rate = cosine_lr(step, lr, steps, warmup, min_lr)
+        for group in opt.param_groups:
+            group["lr"] = rate
+        value = loss(model, *_to(_as_tuple(batch(generator)), device))
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        running, count = running + value.item(), count + 1
+        history.seconds += time.perf_counter() - start
+        history.step = step + 1
+        if history.step % eval_every == 0 or history.step == steps:
+            history.steps.append(history.step)
+            history.train_loss.append(running / count)
+            history.lr.append(rate)
+            running, count = 0.0, 0
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    history.valid_loss.append(float(evaluate(model)))
+                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{history.valid_loss[-1]:.3f}")
+            else:
+                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}")
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history.to_dict(),
+                })
     model.eval()
     return history

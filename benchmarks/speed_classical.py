@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from arlib import data, pretrained
+from arlib import data, pretrained, train
 from arlib.models import FVSBN, MADE, NADE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,7 +40,7 @@ def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
 
 def throughput(model: torch.nn.Module, batches: torch.Tensor, warmup: int = 10) -> float:
     """Images per second over full Adam steps on ``batches`` (n_steps, batch, 784), after a warm-up."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = train.make_optimizer(torch.optim.Adam, model, lr=1e-3)  # as arlib.train.fit builds it
 
     def step(x: torch.Tensor) -> None:
         loss = model.nll(x)

@@ -1,0 +1,66 @@
+"""A character-level recurrent network (char-RNN, Karpathy 2015): one hidden state carries the whole past.
+
+The vanilla cell is the lectures' recurrence, with x_t one-hot over the vocabulary plus a start token,
+
+    h_{t+1} = tanh(W_hh h_t + W_xh x_{t+1} + b),    logits_{t+1} = W_hy h_{t+1} + b_y,
+
+started from h_0 = 0 and fed the start token first, so h_1 (and p(x_1)) is learned; logits_t predicts x_t
+from the start token and x_1, ..., x_{t−1}. ``cell="lstm"`` and ``"gru"`` swap the tanh recurrence for
+gated ones (torch.nn.LSTM / GRU), which keep gradients alive over long spans. ``n_layers`` stacks cells,
+each reading the hidden states of the one below. The same weights serve every position, so the model
+scores and generates sequences of any length at O(1) cost per token.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from arlib.models.base import uniform_like
+from arlib.models.sequence import SequenceModel, draw
+
+__all__ = ["CharRNN"]
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class CharRNN(SequenceModel):
+    """A ``cell`` ("rnn", "lstm" or "gru") recurrent network over one-hot tokens, ``n_layers`` deep."""
+
+    def __init__(self, vocab_size: int, hidden: int, n_layers: int = 1, cell: str = "lstm") -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        self._setup(vocab_size)
+        self.start_token = self.vocab_size  # input index vocab_size; never an output
+        self.rnn = CELLS[cell](self.vocab_size + 1, int(hidden), num_layers=int(n_layers), batch_first=True)
+        self.head = nn.Linear(int(hidden), self.vocab_size)
+
+    def _inputs(self, tokens: Tensor) -> Tensor:
+        return F.one_hot(tokens, self.vocab_size + 1).to(self.head.weight.dtype)
+
+    def _logits(self, x: Tensor) -> Tensor:
+        start = torch.full((x.shape[0], 1), self.start_token, dtype=torch.long, device=x.device)
+        h, _ = self.rnn(self._inputs(torch.cat([start, x[:, :-1]], dim=1)))
+        return self.head(h)
+
+    def step(self, token: Tensor, state=None) -> tuple[Tensor, object]:
+        """One step of the recurrence: next-token logits (B, V) after reading ``token`` (B,), and the new state.
+
+        ``state=None`` is the initial state h_0 = 0; feed ``token = vocab_size`` (the start token) first.
+        """
+        h, state = self.rnn(self._inputs(token.unsqueeze(1)), state)
+        return self.head(h[:, 0]), state
+
+    def _sample(self, n: int, generator: torch.Generator | None, length: int, temperature: float = 1.0,
+                top_k: int | None = None) -> tuple[Tensor, Tensor]:
+        device = self._device()
+        u = uniform_like((n, length), generator, device)
+        x = torch.empty(n, length, dtype=torch.long, device=device)
+        logits = torch.empty(n, length, self.vocab_size, dtype=self.head.weight.dtype, device=device)
+        token, state = torch.full((n,), self.start_token, dtype=torch.long, device=device), None
+        for t in range(length):
+            logits[:, t], state = self.step(token, state)
+            token = x[:, t] = draw(logits[:, t], u[:, t], temperature, top_k)
+        return x, logits

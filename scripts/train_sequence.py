@@ -1,0 +1,171 @@
+"""Train the sequence models on text and ship them with `arlib.pretrained`.
+
+    python scripts/train_sequence.py gpt-tinyshakespeare       # -> data/pretrained/gpt-tinyshakespeare.{pt,json}
+    python scripts/train_sequence.py charrnn-tinyshakespeare
+    python scripts/train_sequence.py gpt-names
+    python scripts/train_sequence.py charrnn-names [--iters 20] [--threads 2] [--device cuda]
+
+| name                    | model                                   | data, loss                              |
+| ----------------------- | --------------------------------------- | --------------------------------------- |
+| gpt-tinyshakespeare     | GPT 4 layers, 4 heads, 128 wide, block 64 | random 64-char blocks, nats/char      |
+| charrnn-tinyshakespeare | LSTM, 2 layers of 256                   | the same blocks, batches and steps      |
+| gpt-names               | GPT 4 layers, 4 heads, 64 wide          | one name + "." per sequence, nats/char  |
+| charrnn-names           | LSTM, 1 layer of 256                    | the same                                |
+
+The Shakespeare recipes follow nanoGPT's CPU example for shakespeare_char (batch 12, block 64, 2,000
+iterations, AdamW with β2 = 0.99 and weight decay 0.1, learning rate 1e-3 warmed up over 100 steps then
+cosine-decayed to 1e-4, gradients clipped at 1, no dropout) on the first 90 % of the text; the validation
+loss is the mean over 4,000 random 64-character blocks of the last 10 % (fixed seed). Each block is
+scored from the start token, so its first character has no context; "valid_loss_in_context" leaves
+that character out and counts the positions nanoGPT's loss counts. The names recipes train on 90 % of
+makemore's names (fixed seeded split) and report the loss per character, the end token included, on
+the other 10 %. The final weights are kept (evaluations only monitor the run). A checkpoint is written
+at every evaluation (under data/checkpoints/, or --checkpoints) and resumed when the same command runs
+again. The stored (fp16) weights are re-loaded and evaluated; those numbers go into the sidecar with the
+exact command line, the tokenizer and the training history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+import arlib
+from arlib import pretrained, text, train
+from arlib.models import GPT, CharRNN, SequenceModel
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_BLOCKS = 4000  # random validation blocks in the final Shakespeare metric
+MONITOR_BLOCKS = 240  # ... and in the evaluations during training (nanoGPT's CPU example: 20 batches of 12)
+
+
+@dataclass
+class Recipe:
+    make: Callable[..., SequenceModel]
+    config: dict
+    dataset: str
+    iters: int
+    batch_size: int
+    lr: float
+    min_lr: float
+    warmup: int
+    weight_decay: float
+    block_size: int = 0  # Shakespeare: characters per training block
+    grad_clip: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    eval_every: int = 250
+
+
+SHAKESPEARE = dict(dataset="tinyshakespeare", iters=2000, batch_size=12, block_size=64, warmup=100)
+NAMES = dict(dataset="names", batch_size=32, warmup=200, eval_every=500)
+RECIPES = {
+    "gpt-tinyshakespeare": Recipe(GPT, dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),
+                                  lr=1e-3, min_lr=1e-4, weight_decay=0.1, **SHAKESPEARE),
+    "charrnn-tinyshakespeare": Recipe(CharRNN, dict(vocab_size=65, hidden=256, n_layers=2, cell="lstm"),
+                                      lr=3e-3, min_lr=3e-4, weight_decay=0.0, **SHAKESPEARE),
+    "gpt-names": Recipe(GPT, dict(vocab_size=27, block_size=16, n_layer=4, n_head=4, n_embd=64),
+                        iters=10000, lr=1e-3, min_lr=1e-4, weight_decay=0.01, **NAMES),
+    "charrnn-names": Recipe(CharRNN, dict(vocab_size=27, hidden=256, n_layers=1, cell="lstm"),
+                            iters=10000, lr=3e-3, min_lr=3e-4, weight_decay=0.0, **NAMES),
+}
+
+
+def shakespeare_task(recipe: Recipe):
+    """(batch, loss, monitor, final metrics, tokenizer) for random blocks of Tiny Shakespeare."""
+    train_tokens, valid_tokens, tokenizer = text.shakespeare_split()
+    block = recipe.block_size
+
+    def batch(generator: torch.Generator) -> torch.Tensor:
+        return text.random_blocks(train_tokens, block, recipe.batch_size, generator)
+
+    def loss(model: SequenceModel, x: torch.Tensor) -> torch.Tensor:
+        return -model.token_log_probs(x).mean()  # nats per character
+
+    def monitor(model: SequenceModel) -> float:
+        return text.shakespeare_loss(model, valid_tokens, block, n_blocks=MONITOR_BLOCKS, seed=1)["loss"]
+
+    def metrics(model: SequenceModel) -> dict[str, float]:
+        valid = text.shakespeare_loss(model, valid_tokens, block, n_blocks=EVAL_BLOCKS)
+        trained = text.shakespeare_loss(model, train_tokens, block, n_blocks=EVAL_BLOCKS)
+        return {"train_loss": trained["loss"], "valid_loss": valid["loss"],
+                "valid_loss_in_context": valid["loss_in_context"]}
+
+    evaluation = (f"mean over {EVAL_BLOCKS} random {block}-character blocks (seed 0) of the split, nats/char; "
+                  "_in_context: characters 2..block only")
+    return batch, loss, monitor, metrics, tokenizer, evaluation
+
+
+def names_task(recipe: Recipe):
+    """(batch, loss, monitor, final metrics, tokenizer) for one name plus its end token per sequence."""
+    train_names, test_names, tokenizer = text.names_split()
+
+    def batch(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return train_names.batch(torch.randint(len(train_names), (recipe.batch_size,), generator=generator))
+
+    def loss(model: SequenceModel, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return text.names_nll(model, tokens, lengths).sum() / lengths.sum()  # nats per character
+
+    def monitor(model: SequenceModel) -> float:
+        return text.names_loss(model, test_names)
+
+    def metrics(model: SequenceModel) -> dict[str, float]:
+        return {"train_loss": text.names_loss(model, train_names), "test_loss": text.names_loss(model, test_names)}
+
+    evaluation = "all names of the split, nats per character with the end token counted (Σ NLL / Σ (len + 1))"
+    return batch, loss, monitor, metrics, tokenizer, evaluation
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", choices=sorted(RECIPES))
+    parser.add_argument("--iters", type=int, help="optimizer steps (default: the recipe's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoints", type=Path, default=ROOT / "data" / "checkpoints")
+    args = parser.parse_args(argv)
+    name, recipe = args.model, RECIPES[args.model]
+    iters = args.iters or recipe.iters
+    torch.set_num_threads(args.threads)
+    arlib.seed(args.seed)
+    command = "python scripts/train_sequence.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    task = shakespeare_task if recipe.dataset == "tinyshakespeare" else names_task
+    batch, loss, monitor, metrics, tokenizer, evaluation = task(recipe)
+    model = recipe.make(**recipe.config)
+    checkpoint = args.checkpoints / f"{name}-{iters}iters-seed{args.seed}.pt"  # another length is another run
+    history = train.fit_steps(model, batch, loss, steps=iters, lr=recipe.lr, min_lr=recipe.min_lr,
+                              warmup=recipe.warmup, weight_decay=recipe.weight_decay, betas=recipe.betas,
+                              grad_clip=recipe.grad_clip, evaluate=monitor, eval_every=recipe.eval_every,
+                              checkpoint=checkpoint, seed=args.seed, device=args.device)
+    model.cpu()
+
+    settings = {k: v for k, v in asdict(recipe).items() if k not in ("make", "config")}
+    extra = {"tokenizer": tokenizer.to_dict(), "history": history.to_dict(), "recipe": {**settings, "iters": iters},
+             "evaluation": evaluation}
+    if recipe.dataset == "tinyshakespeare":
+        extra["train_tokens_per_second"] = round(iters * recipe.batch_size * recipe.block_size / history.seconds)
+    pretrained.save(name, model, {}, command, train_seconds=history.seconds, dataset=recipe.dataset, half=True,
+                    extra=extra)
+    stored = pretrained.load(name)
+    measured = {k: round(v, 4) for k, v in metrics(stored).items()}
+    pretrained.save(name, model, measured, command, train_seconds=history.seconds, dataset=recipe.dataset,
+                    half=True, extra=extra)
+    print(name, measured, f"{history.seconds:.0f} s")
+    for temperature in (1.0, 0.8):
+        generator = torch.Generator().manual_seed(0)
+        if recipe.dataset == "names":
+            samples = stored.sample(8, 16, generator, temperature=temperature)
+            print(f"T={temperature}:", [tokenizer.decode(row).split(text.END)[0] for row in samples])
+        else:
+            print(f"T={temperature}:", tokenizer.decode(stored.sample(1, 200, generator, temperature=temperature)[0]))
+
+
+if __name__ == "__main__":
+    main()
