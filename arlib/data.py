@@ -251,6 +251,12 @@ def _fsdd(split: str | None) -> list[tuple[np.ndarray, int, str]]:
     return records
 
 
+def _mnist8x8(split: str) -> np.ndarray:
+    from arlib import realdata  # realdata builds on load("mnist"), so it is imported on first use
+
+    return realdata.mnist8x8(split).numpy()
+
+
 @dataclass(frozen=True)
 class _Dataset:
     splits: tuple[str | None, ...]
@@ -267,6 +273,8 @@ _REGISTRY: dict[str, _Dataset] = {
     "names": _Dataset((None,), lambda split: _text(_NAMES).splitlines(), "makemore names: list[str]"),
     "fsdd": _Dataset((None, "train", "test"), _fsdd,
                      "Free Spoken Digits: list of (waveform float32 in [-1, 1] at 8 kHz, digit, speaker)"),
+    "mnist8x8": _Dataset(("train", "valid", "test"), _mnist8x8,
+                         "MNIST as 8×8 ink counts 0..16, dequantised to [0, 1): float32 (N, 64) (arlib.realdata)"),
 }
 
 
