@@ -42,10 +42,12 @@ class Recipe:
 
 RECIPES = {
     "fvsbn": Recipe(FVSBN, {"n_dims": 784}, epochs=60, batch_size=100, lr=5e-3, patience=5, weight_decay=1e-4),
-    "nade": Recipe(NADE, {"n_dims": 784, "hidden": 500}, epochs=40, batch_size=100, lr=1e-3, patience=5),
-    "made": Recipe(MADE, {"n_dims": 784, "hidden_sizes": [500]}, epochs=200, batch_size=100, lr=1e-3, patience=10),
+    "nade": Recipe(NADE, {"n_dims": 784, "hidden": 500}, epochs=25, batch_size=100, lr=1e-3, patience=5),
+    "made": Recipe(MADE, {"n_dims": 784, "hidden_sizes": [500], "order": "random"}, epochs=70, batch_size=100, lr=3e-3,
+                   patience=10,
+                   weight_decay=1e-4),
     "made-8masks": Recipe(MADE, {"n_dims": 784, "hidden_sizes": [500], "n_masks": 8, "order": "random"},
-                          epochs=200, batch_size=100, lr=1e-3, patience=15),
+                          epochs=50, batch_size=100, lr=3e-3, patience=15, weight_decay=1e-4),
 }
 
 
