@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import arlib
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,6 +33,12 @@ def no_network(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Seed python, numpy and torch before every test, so no result depends on which tests ran before."""
+    arlib.seed(0)
 
 
 @pytest.fixture(scope="session")
