@@ -96,3 +96,35 @@ def load(name: str, device: torch.device | str | None = None) -> AutoregressiveM
     reference = model.state_dict()
     model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
     return model.to(device or "cpu").eval()
+
+
+def headline_metric(name: str) -> str:
+    """The sidecar metric that ranks a shipped model: ``test_nll`` (nats per example), or for text models
+    ``valid_loss`` (Tiny Shakespeare, nats/char) or ``test_loss`` (names, nats/char)."""
+    metrics = info(name)["metrics"]
+    for key in ("test_nll", "test_loss", "valid_loss"):
+        if key in metrics:
+            return key
+    raise ValueError(f"{name}: its sidecar records none of test_nll, test_loss, valid_loss")
+
+
+@torch.no_grad()
+def measure(name: str, device: torch.device | str | None = None) -> float:
+    """Re-measure ``headline_metric(name)`` from the stored weights, with the protocol the sidecar records."""
+    from arlib import data, text, train
+    from arlib.models.sequence import SequenceModel
+
+    meta, key = info(name), headline_metric(name)
+    model = load(name, device)
+    dataset = meta.get("dataset")
+    if not isinstance(model, SequenceModel):
+        return train.evaluate(model, data.load(dataset, "test")).nll
+    if dataset == "binarized_mnist":
+        x = data.load(dataset, "test").long()
+        return -torch.cat([model.log_prob(b.to(model._device())) for b in x.split(100)]).double().mean().item()
+    if dataset == "tinyshakespeare":
+        _, valid_tokens, _ = text.shakespeare_split()
+        return text.shakespeare_loss(model, valid_tokens, meta["recipe"]["block_size"], n_blocks=4000)["loss"]
+    if dataset == "names":
+        return text.names_loss(model, text.names_split()[1])
+    raise ValueError(f"{name}: no evaluation protocol for dataset {dataset!r} (metric {key})")
