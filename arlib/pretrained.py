@@ -112,11 +112,14 @@ def headline_metric(name: str) -> str:
 def measure(name: str, device: torch.device | str | None = None) -> float:
     """Re-measure ``headline_metric(name)`` from the stored weights, with the protocol the sidecar records."""
     from arlib import data, text, train
+    from arlib.models.image import ImageModel
     from arlib.models.sequence import SequenceModel
 
     meta, key = info(name), headline_metric(name)
     model = load(name, device)
     dataset = meta.get("dataset")
+    if isinstance(model, ImageModel):  # binarized MNIST digits as (1, 28, 28) images
+        return train.evaluate(model, data.load(dataset, "test").view(-1, *model.image_shape)).nll
     if not isinstance(model, SequenceModel):
         return train.evaluate(model, data.load(dataset, "test")).nll
     if dataset == "binarized_mnist":

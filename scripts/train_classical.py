@@ -4,6 +4,9 @@
     python scripts/train_classical.py nade [--epochs 40] [--threads 2]
     python scripts/train_classical.py made
     python scripts/train_classical.py made-8masks
+    python scripts/train_classical.py pixelcnn       # image models: digits as (1, 28, 28) binary images
+    python scripts/train_classical.py gated-pixelcnn
+    python scripts/train_classical.py pixelrnn
 
 Adam with early stopping on the 10,000 validation images; the best epoch's weights are kept. A
 checkpoint under data/checkpoints/ is written after every epoch and resumed when the same command runs
@@ -23,7 +26,7 @@ import torch
 
 import arlib
 from arlib import data, pretrained, train
-from arlib.models import FVSBN, MADE, NADE, AutoregressiveModel
+from arlib.models import FVSBN, MADE, NADE, AutoregressiveModel, GatedPixelCNN, PixelCNN, PixelRNN
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +41,7 @@ class Recipe:
     patience: int
     weight_decay: float = 0.0
     extra: dict = field(default_factory=dict)
+    image: bool = False  # the model takes (B, 1, 28, 28) images rather than (B, 784) vectors
 
 
 RECIPES = {
@@ -48,6 +52,12 @@ RECIPES = {
                    weight_decay=1e-4),
     "made-8masks": Recipe(MADE, {"n_dims": 784, "hidden_sizes": [500], "n_masks": 8, "order": "random"},
                           epochs=50, batch_size=100, lr=3e-3, patience=15, weight_decay=1e-4),
+    "pixelcnn": Recipe(PixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
+                                  "n_layers": 6}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
+    "gated-pixelcnn": Recipe(GatedPixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
+                                             "n_layers": 6}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
+    "pixelrnn": Recipe(PixelRNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
+                                  "n_layers": 2}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
 }
 
 
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
 
     model = recipe.make(**recipe.config)
     splits = {split: data.load("binarized_mnist", split) for split in ("train", "valid", "test")}
+    if recipe.image:
+        splits = {split: x.view(-1, 1, 28, 28) for split, x in splits.items()}
     checkpoint = ROOT / "data" / "checkpoints" / f"{name}.pt"
     history = train.fit(model, splits["train"], splits["valid"], epochs=epochs, batch_size=recipe.batch_size,
                         lr=recipe.lr, weight_decay=recipe.weight_decay, patience=recipe.patience,
