@@ -30,6 +30,49 @@ SMALL_RUNS = {
         {"STEPS": 60, "N_TRAIN": 300},
         {},
     ),
+    "03_fvsbn": (
+        {"DEMO_TRAIN": 300, "DEMO_EPOCHS": 2, "N_CHECK": 10, "N_SHOW": 10},
+        {"fvsbn_test_nll": lambda v: v == pytest.approx(
+            pretrained.info("fvsbn-binarized-mnist")["metrics"]["test_nll"], abs=0.01)},
+    ),
+    "04_nade": (
+        {"N_TIMING": 5, "N_SHOW": 10, "N_ANIMATE": 2, "SMALL_TRAIN": 500, "SMALL_EPOCHS": 1,
+         "DEEP_EPOCHS": 1, "N_ORDER_TEST": 20},
+        {"nade_test_nll": lambda v: v == pytest.approx(
+            pretrained.info("nade-binarized-mnist")["metrics"]["test_nll"], abs=0.01),
+         "tied_params": lambda v: v == 785284, "untied_params": lambda v: v == 154252784},
+    ),
+    "05_rnade": (
+        {"N_SAMPLES": 10, "GRID": 60, "N_PAIRS": 200, "N_PIXEL_TRAIN": 1000, "STEPS": 30},
+        {"rnade_test_nll": lambda v: v == pytest.approx(
+            pretrained.info("rnade-mnist8x8")["metrics"]["test_nll"], abs=0.01)},
+    ),
+    "06_made": (
+        {"AE_STEPS": 50, "DEMO_TRAIN": 1000, "DEMO_EPOCHS": 1, "N_SAMPLES": 10},
+        {"made_test_nll": lambda v: v == pytest.approx(
+            pretrained.info("made-binarized-mnist")["metrics"]["test_nll"], abs=0.01),
+         "made8_ensemble_nll": lambda v: v == pytest.approx(
+            pretrained.info("made-8masks-binarized-mnist")["metrics"]["test_nll_ensemble"], abs=0.01),
+         "masked_sum": lambda v: v == pytest.approx(1.0, abs=1e-3),
+         "ensemble_gain": lambda v: v >= 0},
+    ),
+    "07_rnn": (
+        {"HELLO_STEPS": 100, "LIVE_STEPS": 20, "VALID_BLOCKS": 20, "SAMPLE_CHARS": 50, "N_NAMES": 5},
+        {"rnn_valid_sidecar": lambda v: v == pytest.approx(
+            pretrained.info("charrnn-tinyshakespeare")["metrics"]["valid_loss"], abs=0.001),
+         "names_test_measured": lambda v: v == pytest.approx(
+            pretrained.info("charrnn-names")["metrics"]["test_loss"], abs=0.01),
+         "hello_prob": lambda v: v > 0.5,
+         "names_stopped_fraction": lambda v: v > 0.9},
+    ),
+    "10_transformers": (
+        {"VALID_BLOCKS": 20, "SAMPLE_CHARS": 50, "TEMPERATURES": [1.0], "TIMING_LENGTHS": [16, 32],
+         "PIXEL_STEPS": 5, "PIXEL_TEST": 50, "N_PIXEL_SAMPLES": 4},
+        {"gpt_valid_sidecar": lambda v: v == pytest.approx(
+            pretrained.info("gpt-tinyshakespeare")["metrics"]["valid_loss"], abs=0.001),
+         "pixel_test_nll": lambda v: v < 784 * math.log(2),
+         "focus_entropy": lambda v: v < 3.15},
+    ),
 }
 
 
