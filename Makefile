@@ -33,6 +33,7 @@ notebooks: setup  ## re-execute every chapter from its jupytext source (commit t
 bench: setup  ## re-measure every shipped model and every speed ratio -> benchmarks/results.json
 	$(BIN)/python benchmarks/evaluate_models.py
 	$(BIN)/python benchmarks/speed_classical.py
+	$(BIN)/python benchmarks/speed_sequence.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -61,8 +61,8 @@ def main() -> None:
                 x = data.load("binarized_mnist", "test")
                 ens = -torch.cat([model.log_prob_ensemble(b) for b in x.split(1000)]).double().mean().item()
             row["test_nll_ensemble"] = round(ens, 4)
-        epochs = sidecar.get("history", {}).get("seconds") or []
-        if epochs:
+        epochs = sidecar.get("history", {}).get("seconds")
+        if isinstance(epochs, list) and epochs:  # per-epoch times (image models); text models record steps
             row["epochs"] = len(epochs)
             row["seconds_per_epoch"] = round(sum(epochs) / len(epochs), 2)
         if name in PUBLISHED:

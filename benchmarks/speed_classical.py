@@ -97,8 +97,8 @@ def main() -> None:
     results["shipped_epoch_images_per_second"] = {}
     for name in pretrained.available():
         sidecar = pretrained.info(name)
-        seconds = sidecar.get("history", {}).get("seconds") or []
-        if sidecar.get("dataset") == "binarized_mnist" and len(seconds) > 1:
+        seconds = sidecar.get("history", {}).get("seconds")
+        if sidecar.get("dataset") == "binarized_mnist" and isinstance(seconds, list) and len(seconds) > 1:
             first, last = 50_000 / seconds[0], 50_000 / seconds[-1]
             results["shipped_epoch_images_per_second"][name] = {"first": first, "last": last,
                                                                 "epochs": len(seconds)}
