@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -100,9 +101,10 @@ def load(name: str, device: torch.device | str | None = None) -> AutoregressiveM
 
 def headline_metric(name: str) -> str:
     """The sidecar metric that ranks a shipped model: ``test_nll`` (nats per example), or for text models
-    ``valid_loss`` (Tiny Shakespeare, nats/char) or ``test_loss`` (names, nats/char)."""
+    ``valid_loss`` (Tiny Shakespeare, nats/char), ``test_loss`` (names, nats/char) or ``test_bits_per_sample``
+    (spoken digits, μ-law codes)."""
     metrics = info(name)["metrics"]
-    for key in ("test_nll", "test_loss", "valid_loss"):
+    for key in ("test_nll", "test_loss", "valid_loss", "test_bits_per_sample"):
         if key in metrics:
             return key
     raise ValueError(f"{name}: its sidecar records none of test_nll, test_loss, valid_loss")
@@ -114,6 +116,7 @@ def measure(name: str, device: torch.device | str | None = None) -> float:
     from arlib import data, text, train
     from arlib.models.image import ImageModel
     from arlib.models.sequence import SequenceModel
+    from arlib.models.wavenet import mu_law_encode
 
     meta, key = info(name), headline_metric(name)
     model = load(name, device)
@@ -130,4 +133,8 @@ def measure(name: str, device: torch.device | str | None = None) -> float:
         return text.shakespeare_loss(model, valid_tokens, meta["recipe"]["block_size"], n_blocks=4000)["loss"]
     if dataset == "names":
         return text.names_loss(model, text.names_split()[1])
+    if dataset == "fsdd":  # every test clip scored from its first sample, bits per μ-law code
+        clips = [mu_law_encode(waveform, model.vocab_size) for waveform, _, _ in data.load("fsdd", "test")]
+        total = sum(-model.token_log_probs(c[None].to(model._device())).double().sum().item() for c in clips)
+        return total / sum(len(c) for c in clips) / math.log(2)
     raise ValueError(f"{name}: no evaluation protocol for dataset {dataset!r} (metric {key})")
