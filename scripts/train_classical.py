@@ -53,9 +53,9 @@ RECIPES = {
     "made-8masks": Recipe(MADE, {"n_dims": 784, "hidden_sizes": [500], "n_masks": 8, "order": "random"},
                           epochs=50, batch_size=100, lr=3e-3, patience=15, weight_decay=1e-4),
     "pixelcnn": Recipe(PixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
-                                  "n_layers": 6}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
+                                  "n_layers": 6}, epochs=5, batch_size=32, lr=2e-3, patience=2, image=True),
     "gated-pixelcnn": Recipe(GatedPixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
-                                             "n_layers": 6}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
+                                             "n_layers": 5}, epochs=3, batch_size=32, lr=2e-3, patience=2, image=True),
     "pixelrnn": Recipe(PixelRNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
                                   "n_layers": 2}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
 }
