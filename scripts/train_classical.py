@@ -1,4 +1,4 @@
-"""Train a classical density estimator on Larochelle's binarized MNIST and ship it with `arlib.pretrained`.
+"""Train a density model of binarized MNIST (FVSBN, NADE, MADE, PixelCNN family) and ship it with `arlib.pretrained`.
 
     python scripts/train_classical.py fvsbn          # -> data/pretrained/fvsbn-binarized-mnist.{pt,json}
     python scripts/train_classical.py nade [--epochs 40] [--threads 2]
@@ -57,7 +57,7 @@ RECIPES = {
     "gated-pixelcnn": Recipe(GatedPixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
                                              "n_layers": 5}, epochs=3, batch_size=32, lr=2e-3, patience=2, image=True),
     "pixelrnn": Recipe(PixelRNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
-                                  "n_layers": 2}, epochs=12, batch_size=32, lr=1e-3, patience=3, image=True),
+                                  "n_layers": 2}, epochs=1, batch_size=32, lr=2e-3, patience=1, image=True),
 }
 
 
