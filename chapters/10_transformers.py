@@ -575,10 +575,11 @@ COSTS = {  # (one likelihood evaluation, sampling) for n dimensions, hidden widt
     "GPT": ("1 causal pass, O(n²) attention", "n steps, KV cache"),
     "PixelCNN": ("1 masked-conv pass, parallel", "n passes"),
     "GatedPixelCNN": ("1 masked-conv pass, parallel", "n passes"),
+    "PixelRNN": ("H sequential row steps", "n passes"),
     "WaveNet": ("1 causal-conv pass, parallel", "n steps, cached"),
 }
 UNITS = {"binarized_mnist": "nats/image", "tinyshakespeare": "nats/char (valid)", "names": "nats/char",
-         "mnist8x8": "nats/image (density)"}
+         "mnist8x8": "nats/image (density)", "fsdd": "bits/sample (μ-law)"}
 
 
 def examples_per_epoch(meta: dict) -> int | None:
@@ -607,7 +608,8 @@ def seconds_per_epoch(meta: dict, row: dict) -> float | None:
 def test_metric(meta: dict, row: dict) -> float | None:
     """The test NLL; for a MADE trained with several masks, that of the ensemble of its masks."""
     metrics = {**meta.get("metrics", {}), **{k: v for k, v in row.items() if k.startswith("test_nll")}}
-    return next((metrics[k] for k in ("test_nll_ensemble", "test_nll", "test_loss", "valid_loss") if k in metrics),
+    return next((metrics[k] for k in ("test_nll_ensemble", "test_nll", "test_loss", "valid_loss",
+                                                 "test_bits_per_sample") if k in metrics),
                 None)
 
 

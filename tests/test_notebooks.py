@@ -65,6 +65,31 @@ SMALL_RUNS = {
          "hello_prob": lambda v: v > 0.5,
          "names_stopped_fraction": lambda v: v > 0.9},
     ),
+    "08_pixelcnn": (
+        {"N_TEST": 50, "N_SAMPLES": 2, "N_COMPLETE": 2, "COMPLETIONS": 1, "COND_STEPS": 20, "N_PER_CLASS": 1,
+         "N_ANOMALY": 30, "STANDIN_STEPS": 5, "TIMING_BATCH": 8},
+        {"blind_pixels_4_layers": lambda v: v == 6,
+         "pixelcnn_params": lambda v: v == pretrained.info("pixelcnn-binarized-mnist")["n_parameters"],
+         "pixelcnn_test_nll": lambda v: v == pytest.approx(
+            pretrained.info("pixelcnn-binarized-mnist")["metrics"]["test_nll"], abs=15),
+         "gated_test_nll": lambda v: 0 < v < 784 * math.log(2),
+         "pixelrnn_test_nll": lambda v: 0 < v < 784 * math.log(2),
+         "nade_subset_test_nll": lambda v: abs(v - 88.79) < 10,
+         "n_test": lambda v: v == 50, "cond_size": lambda v: v == 14,
+         "cond_accuracy": lambda v: 0 <= v <= 1,
+         "anomaly_auc": lambda v: v > 0.9},
+    ),
+    "09_wavenet": (
+        {"TEST_CLIPS": 3, "GENERATE_SECONDS": 0.05, "N_GENERATED": 1, "TIMING_LENGTHS": [32, 64], "TRAIN_STEPS": 5},
+        {"wavenet_test_bits_sidecar": lambda v: v == pytest.approx(
+            pretrained.info("wavenet-fsdd")["metrics"]["test_bits_per_sample"], abs=1e-4),
+         "wavenet_test_bits": lambda v: 0 < v < 8,
+         "bigram_test_bits": lambda v: 0 < v < 8,
+         "receptive_field": lambda v: v == 511,
+         "rf_dilated": lambda v: v == 16, "rf_plain": lambda v: v == 5,
+         "cache_identical": lambda v: v == 1,
+         "mulaw_snr_db": lambda v: v > 30},
+    ),
     "10_transformers": (
         {"VALID_BLOCKS": 20, "SAMPLE_CHARS": 50, "TEMPERATURES": [1.0], "TIMING_LENGTHS": [16, 32],
          "PIXEL_STEPS": 5, "PIXEL_TEST": 50, "N_PIXEL_SAMPLES": 4},
