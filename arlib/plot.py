@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -63,7 +64,7 @@ def animate_frames(frames: Sequence[Sequence[Tensor]], titles: Sequence[str], in
                    shape: tuple[int, int] = (28, 28)) -> animation.FuncAnimation:
     """An animation of side-by-side images: ``frames[t][k]`` is panel k at time t.
 
-    Render it for a static page with ``IPython.display.HTML(anim.to_jshtml())``: the frames are
+    Render it for a static page with ``IPython.display.HTML(animation_html(anim))``: the frames are
     embedded in the HTML and play without a kernel.
     """
     fig, axes = plt.subplots(1, len(titles), figsize=(2.2 * len(titles), 2.4))
@@ -82,3 +83,21 @@ def animate_frames(frames: Sequence[Sequence[Tensor]], titles: Sequence[str], in
     anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval, blit=True)
     plt.close(fig)
     return anim
+
+
+# Matplotlib's player buttons are font-awesome icons loaded from a CDN; offline pages get plain characters instead.
+_PLAYER_ICONS = {
+    "fa fa-minus": "−", "fa fa-plus": "+", "fa fa-fast-backward": "⏮", "fa fa-step-backward": "⏴︎|",
+    "fa fa-play fa-flip-horizontal": "◀", "fa fa-pause": "⏸", "fa fa-play": "▶", "fa fa-step-forward": "|⏵︎",
+    "fa fa-fast-forward": "⏭",
+}
+
+
+def animation_html(anim: animation.Animation, default_mode: str = "once") -> str:
+    """The animation as self-contained HTML (frames embedded, JS player) that loads nothing from the network."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", anim.to_jshtml(default_mode=default_mode))
+    for icon, character in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', character)
+    if re.search(r"""(?:src|href)=["'](?:https?:)?//""", html):
+        raise RuntimeError("the animation HTML still refers to another host")
+    return html

@@ -358,7 +358,7 @@ for row in range(28):
     frames.append([plot.image_grid(anim_probs * drawn, n_cols=2), plot.image_grid(anim_x * drawn, n_cols=2)])
 shape = tuple(frames[0][0].shape)
 anim = plot.animate_frames(frames, ["soft probabilities $\\hat{x}_i$", "hard samples $x_i$"], interval=150, shape=shape)
-HTML(anim.to_jshtml(default_mode="once"))
+HTML(plot.animation_html(anim))
 
 # %% [markdown]
 # ## Pixels with $K$ values: softmax conditionals

@@ -677,7 +677,7 @@ for row in range(1, 29):
     drawn = (torch.arange(28) < row).float().view(1, 1, 28, 1)
     frames.append([plot.image_grid(samples["gated PixelCNN"] * drawn + 0.3 * (1 - drawn), n_cols=n_cols)])
 anim = plot.animate_frames(frames, ["gated PixelCNN, row by row"], interval=120, shape=tuple(frames[0][0].shape))
-HTML(anim.to_jshtml(default_mode="once"))
+HTML(plot.animation_html(anim))
 
 # %% [markdown]
 # Models of the size shipped here typically draw strokes with the thickness and curvature of handwriting, and
