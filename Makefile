@@ -34,6 +34,7 @@ bench: setup  ## re-measure every shipped model and every speed ratio -> benchma
 	$(BIN)/python benchmarks/evaluate_models.py
 	$(BIN)/python benchmarks/speed_classical.py
 	$(BIN)/python benchmarks/speed_sequence.py
+	$(BIN)/python benchmarks/speed_image_audio.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -60,7 +60,10 @@ def test_every_chapter_has_its_own_colab_button(html):
     for stem in CHAPTERS:
         page = (html / "chapters" / f"{stem}.html").read_text()
         links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page))
-        assert links == {f"https://colab.research.google.com/github/{repository}/blob/main/chapters/{stem}.ipynb"}
+        prefix = f"https://colab.research.google.com/github/{repository}/blob/main/"
+        assert {link for link in links if "/chapters/" in link} == {f"{prefix}chapters/{stem}.ipynb"}
+        for link in links:  # any other Colab link (assignments) opens a notebook that exists in the repository
+            assert link.startswith(prefix) and (ROOT / link.removeprefix(prefix)).is_file(), link
 
 
 def test_figures_are_embedded(html):
@@ -70,3 +73,20 @@ def test_figures_are_embedded(html):
         assert images, stem
         for src in images:
             assert (html / "chapters" / src).resolve().exists(), src
+
+
+def test_results_page_shows_every_shipped_model_from_the_results_file(html):
+    import json
+
+    from arlib import pretrained
+
+    page = (html / "chapters" / "results.html").read_text()
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert "Not measured yet" not in page, "run `make bench` and commit benchmarks/results.json"
+    assert set(results["models"]["rows"]) == set(pretrained.available()), "run `make bench`: a shipped model is missing"
+    for name, row in results["models"]["rows"].items():
+        assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{name}</span></code>" in page
+        assert f"{row['value']:,.3f}" in page
+    assert f"{results['speed_classical']['nade_log_prob_speedup']:,.1f}×" in page
+    assert f"{results['speed_sequence']['gpt_cache_speedup']:,.1f}×" in page
+    assert f"{results['speed_image_audio']['wavenet_cache_speedup']:,.1f}×" in page
