@@ -108,6 +108,38 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     temporary.replace(path)
 
 
+class _BatchNLL(torch.nn.Module):
+    """The training loss as a module's forward, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: AutoregressiveModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *batch: Tensor) -> Tensor:
+        return self.model.nll(*batch)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside ``torchrun``.
+
+    Under ``torchrun`` (the WORLD_SIZE/RANK variables set, world size > 1) the default process group is
+    created on first use: NCCL with one GPU per process when CUDA is available, gloo otherwise.
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1
+    if not dist.is_initialized():
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return 0, 1
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 def fit(
     model: AutoregressiveModel,
     train: Data,
@@ -134,10 +166,26 @@ def fit(
     the full state (model, optimizer, best weights, history, random state) is saved after every epoch
     and an existing checkpoint is resumed: an interrupted run finishes with exactly the weights of an
     uninterrupted one.
+
+    Under ``torchrun`` (see :func:`distributed`) every process runs this same call on the same data: the
+    model is wrapped in DistributedDataParallel, each global batch of ``batch_size`` examples is split
+    between the processes, and the averaged gradient equals that of the whole batch, so W processes reach
+    the weights of one process (up to floating-point summation order). Only rank 0 shows progress and
+    writes the checkpoint. (Models whose training loss draws random numbers, such as the order-agnostic
+    NADE, draw them per process, so there the runs agree in distribution only.)
     """
     torch.set_flush_denormal(True)  # masked weights decaying towards 0 must not become slow denormals
+    rank, world = distributed()
+    if device is None and world > 1 and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
     device = torch.device(device) if device is not None else model._device()
     model.to(device)
+    loss_module: torch.nn.Module = _BatchNLL(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        loss_module = DistributedDataParallel(loss_module, device_ids=[device] if device.type == "cuda" else None)
+    progress = progress and rank == 0
     train, valid = _as_tuple(train), (_as_tuple(valid) if valid is not None else None)
     opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed)
@@ -166,14 +214,28 @@ def fit(
         running = 0.0
         for batch in progress_bar(_batches(train, batch_size, order), total=n_batches, leave=False,
                                   enabled=progress, desc=f"epoch {epoch + 1}"):
-            batch = _to(batch, device)
-            loss = model.nll(*batch)
+            size = len(batch[0])
+            if world > 1:  # this process's contiguous share of the global batch
+                bounds = [size * r // world for r in range(world + 1)]
+                share = bounds[rank + 1] - bounds[rank]
+                batch = tuple(t[bounds[rank]:bounds[rank + 1]] if share else t[:1] for t in batch)
+            else:
+                share = size
+            # mean NLL of the share, weighted so that DDP's average over processes is the global batch mean
+            # (a process with an empty share still joins the gradient reduction, with weight 0)
+            loss = loss_module(*_to(batch, device)) * (share * world / size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
-            running += loss.item() * len(batch[0])
+            running += loss.item() * size / world
+        if world > 1:
+            import torch.distributed as dist
+
+            total = torch.tensor([running], dtype=torch.float64, device=device)
+            dist.all_reduce(total)
+            running = total.item()
         history.train_nll.append(running / len(train[0]))
         history.seconds.append(time.perf_counter() - start)
         if valid is not None:
@@ -186,11 +248,15 @@ def fit(
             epoch_bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
         else:
             epoch_bar.set_postfix(train=f"{history.train_nll[-1]:.2f}")
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             _save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "shuffle": shuffle.get_state(),
                 "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state,
             })
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
