@@ -8,6 +8,7 @@
     python scripts/train_classical.py gated-pixelcnn
     python scripts/train_classical.py pixelrnn
 
+Runs unchanged under `torchrun --standalone --nproc_per_node=N` (DistributedDataParallel; rank 0 ships).
 Adam with early stopping on the 10,000 validation images; the best epoch's weights are kept. A
 checkpoint under data/checkpoints/ is written after every epoch and resumed when the same command runs
 again. The stored (fp16) weights are re-loaded and evaluated on all of train, valid and test; those
@@ -57,7 +58,7 @@ RECIPES = {
     "gated-pixelcnn": Recipe(GatedPixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
                                              "n_layers": 5}, epochs=3, batch_size=32, lr=2e-3, patience=2, image=True),
     "pixelrnn": Recipe(PixelRNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
-                                  "n_layers": 2}, epochs=1, batch_size=32, lr=2e-3, patience=1, image=True),
+                                  "n_layers": 2}, epochs=4, batch_size=32, lr=2e-3, patience=2, image=True),
 }
 
 
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                         lr=recipe.lr, weight_decay=recipe.weight_decay, patience=recipe.patience,
                         checkpoint=checkpoint, seed=args.seed)
     seconds = sum(history.seconds)  # training epochs only (validation passes excluded), resumed runs included
+    if train.distributed()[0] != 0:
+        return  # under torchrun, rank 0 alone evaluates and ships the (identical) weights
 
     if isinstance(model, MADE):
         model.mask_counter.zero_()  # the stored model's log_prob uses mask set 0; the ensemble uses all
