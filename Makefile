@@ -35,6 +35,7 @@ bench: setup  ## re-measure every shipped model and every speed ratio -> benchma
 	$(BIN)/python benchmarks/speed_classical.py
 	$(BIN)/python benchmarks/speed_sequence.py
 	$(BIN)/python benchmarks/speed_image_audio.py
+	$(BIN)/python tools/notebooks.py execute chapters/10_transformers.py  # its summary table reads results.json
 
 lint: setup
 	$(BIN)/ruff check .
