@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 from pathlib import Path
@@ -116,7 +115,7 @@ def measure(name: str, device: torch.device | str | None = None) -> float:
     from arlib import data, text, train
     from arlib.models.image import ImageModel
     from arlib.models.sequence import SequenceModel
-    from arlib.models.wavenet import mu_law_encode
+    from arlib.models.wavenet import bits_per_sample, mu_law_encode
 
     meta, key = info(name), headline_metric(name)
     model = load(name, device)
@@ -134,7 +133,5 @@ def measure(name: str, device: torch.device | str | None = None) -> float:
     if dataset == "names":
         return text.names_loss(model, text.names_split()[1])
     if dataset == "fsdd":  # every test clip scored from its first sample, bits per μ-law code
-        clips = [mu_law_encode(waveform, model.vocab_size) for waveform, _, _ in data.load("fsdd", "test")]
-        total = sum(-model.token_log_probs(c[None].to(model._device())).double().sum().item() for c in clips)
-        return total / sum(len(c) for c in clips) / math.log(2)
+        return bits_per_sample(model, [mu_law_encode(w, model.vocab_size) for w, _, _ in data.load("fsdd", "test")])
     raise ValueError(f"{name}: no evaluation protocol for dataset {dataset!r} (metric {key})")

@@ -15,45 +15,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from arlib import data, pretrained, train
+from arlib import data, pretrained
 from arlib.models import FVSBN, MADE, NADE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import update_results  # noqa: E402
-
-
-def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
-    """The fastest of ``repeats`` calls, in seconds (the least disturbed by other processes)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from common import best_time, training_seconds, update_results  # noqa: E402
 
 
 def throughput(model: torch.nn.Module, batches: torch.Tensor, warmup: int = 10) -> float:
     """Images per second over full Adam steps on ``batches`` (n_steps, batch, 784), after a warm-up."""
-    opt = train.make_optimizer(torch.optim.Adam, model, lr=1e-3)  # as arlib.train.fit builds it
-
-    def step(x: torch.Tensor) -> None:
-        loss = model.nll(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for x in batches[:warmup]:
-        step(x)
-    start = time.perf_counter()
-    for x in batches[warmup:]:
-        step(x)
-    return (len(batches) - warmup) * batches.shape[1] / (time.perf_counter() - start)
+    return (len(batches) - warmup) * batches.shape[1] / training_seconds(model, batches, model.nll, warmup=warmup)
 
 
 def main() -> None:

@@ -18,30 +18,18 @@ from pathlib import Path
 
 import torch
 
-from arlib import data, pretrained, train
+from arlib import data, pretrained
 from arlib.models import PixelCNN, PixelRNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import update_results  # noqa: E402
-from speed_classical import best_time  # noqa: E402
+from common import best_time, training_seconds, update_results  # noqa: E402
 
 IMAGE_MODELS = ["pixelcnn-binarized-mnist", "gated-pixelcnn-binarized-mnist", "pixelrnn-binarized-mnist"]
 
 
 def images_per_second(model: torch.nn.Module, batches: torch.Tensor, warmup: int = 2) -> float:
     """Images per second over full Adam steps on ``batches`` (n_steps, batch, 1, 28, 28), after a warm-up."""
-    opt = train.make_optimizer(torch.optim.Adam, model, lr=1e-3)
-
-    def step(x: torch.Tensor) -> None:
-        loss = model.nll(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for x in batches[:warmup]:
-        step(x)
-    seconds = best_time(lambda: [step(x) for x in batches[warmup:]], repeats=1)
-    return len(batches[warmup:]) * batches.shape[1] / seconds
+    return len(batches[warmup:]) * batches.shape[1] / training_seconds(model, batches, model.nll, warmup=warmup)
 
 
 def main() -> None:

@@ -18,27 +18,16 @@ from pathlib import Path
 
 import torch
 
-from arlib import pretrained, text, train
+from arlib import pretrained, text
 from arlib.models import GPT, CharRNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import update_results  # noqa: E402
-from speed_classical import best_time  # noqa: E402
+from common import best_time, training_seconds, update_results  # noqa: E402
 
 
 def tokens_per_second(model: torch.nn.Module, batches: torch.Tensor, warmup: int = 5) -> float:
     """Tokens per second over full AdamW steps on ``batches`` (n_steps, batch, block), after a warm-up."""
-    opt = train.make_optimizer(torch.optim.AdamW, model, lr=1e-3)
-
-    def step(x: torch.Tensor) -> None:
-        loss = -model.token_log_probs(x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for x in batches[:warmup]:
-        step(x)
-    seconds = best_time(lambda: [step(x) for x in batches[warmup:]], repeats=1)
+    seconds = training_seconds(model, batches, lambda x: -model.token_log_probs(x).mean(), torch.optim.AdamW, warmup)
     return batches[warmup:].numel() / seconds
 
 

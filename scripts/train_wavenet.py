@@ -43,6 +43,7 @@ import torch
 import arlib
 from arlib import data, pretrained, train
 from arlib.models import WaveNet, mu_law_decode, mu_law_encode
+from arlib.models.wavenet import bits_per_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "wavenet-fsdd"
@@ -100,17 +101,6 @@ def crops(clips: list[torch.Tensor], recipe: Recipe, receptive_field: int):
 def loss(model: WaveNet, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood of the counted samples, in bits per sample."""
     return -(model.token_log_probs(x) * weight).sum() / weight.sum() / LN2
-
-
-@torch.no_grad()
-def bits_per_sample(model: WaveNet, clips: list[torch.Tensor]) -> float:
-    """Σ over clips of −log2 p(clip), each clip scored from its first sample, divided by the number of samples."""
-    was_training = model.training
-    model.eval()
-    device = model._device()
-    total = sum(-model.token_log_probs(c[None].long().to(device)).double().sum().item() for c in clips)
-    model.train(was_training)
-    return total / sum(len(c) for c in clips) / LN2
 
 
 def baselines(train_clips: list[torch.Tensor], test_clips: list[torch.Tensor]) -> dict[str, float]:

@@ -41,6 +41,17 @@ def seeded():
     arlib.seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests on one thread (faster for tiny models), restoring the thread count afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     return _mirror()

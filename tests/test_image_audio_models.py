@@ -18,18 +18,7 @@ import torch
 from arlib.models import GatedPixelCNN, PixelCNN, PixelRNN, WaveNet, mu_law_decode, mu_law_encode
 from tests.helpers import chi_square_pvalue
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def fixed_initialisation():
-    torch.manual_seed(0)  # the models' initial weights; perturbed() then moves them with its own seed
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster; conftest seeds each test
 
 
 def perturbed(model, seed: int, scale: float = 1.0):

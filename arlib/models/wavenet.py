@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from arlib.models.base import uniform_like
 from arlib.models.sequence import SequenceModel, draw
 
-__all__ = ["WaveNet", "mu_law_decode", "mu_law_encode"]
+__all__ = ["WaveNet", "bits_per_sample", "mu_law_decode", "mu_law_encode"]
 
 
 def mu_law_encode(waveform: Tensor, n_categories: int = 256) -> Tensor:
@@ -141,3 +141,14 @@ class WaveNet(SequenceModel):
                 logits[:, t] = self._forward(seq[:, max(0, t + 1 - self.receptive_field): t + 1])[:, -1]
             seq[:, t + 1] = draw(logits[:, t], u[:, t], temperature, top_k)
         return seq[:, 1:], logits
+
+
+@torch.no_grad()
+def bits_per_sample(model: SequenceModel, clips: list[Tensor]) -> float:
+    """Σ over clips of −log2 p(clip), each clip of codes scored from its first sample, over the number of samples."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = sum(-model.token_log_probs(c[None].long().to(device)).double().sum().item() for c in clips)
+    model.train(was_training)
+    return total / sum(len(c) for c in clips) / math.log(2)
