@@ -54,7 +54,10 @@ def sandbox_environment() -> dict:
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(PYTHONPATH=str(sandbox.HERE.parent.parent), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
                PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MPLBACKEND="Agg", TQDM_DISABLE="1", JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+               MPLBACKEND="Agg", TQDM_DISABLE="1", JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               # the memory limit is on address space: glibc's per-thread malloc arenas (64 MB each) must not use it
+               # up, or the kernel's output thread fails to allocate and a large print silently vanishes
+               MALLOC_ARENA_MAX="2")
     return env
 
 
