@@ -10,7 +10,7 @@ ARLIB_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export ARLIB_DATA_MIRROR
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book test notebooks bench lint clean
+.PHONY: setup book browse test notebooks bench lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ setup: $(VENV)/.installed
 
 book: setup
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
+
+browse: setup  ## open every page of _build/html (after `make book`) in headless Chromium -> _build/screenshots/
+	$(BIN)/python tools/browser.py _build/html --screenshots _build/screenshots
 
 test: setup
 	TQDM_DISABLE=1 $(BIN)/python -m pytest

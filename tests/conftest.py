@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,20 @@ def fresh_cache(tmp_path, monkeypatch):
     data.clear_memory_cache()
     yield tmp_path / "cache"
     data.clear_memory_cache()
+
+
+@pytest.fixture(scope="session")
+def html(tmp_path_factory) -> Path:
+    """The book built from the committed notebook outputs (nbval already re-executes every chapter and
+    compares; `make book` executes them again). Same configuration otherwise, warnings are errors."""
+    out = tmp_path_factory.mktemp("book")
+    config = (ROOT / "_config.yml").read_text()
+    assert "execute_notebooks: force" in config
+    config = config.replace("execute_notebooks: force", 'execute_notebooks: "off"')
+    config = config.replace("offline_assets: _ext", f"offline_assets: {ROOT / '_ext'}")  # relative to the config
+    (out / "_config.yml").write_text(config)
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going",
+               "--config", str(out / "_config.yml"), "--path-output", str(out), str(ROOT)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return out / "_build" / "html"

@@ -1,35 +1,15 @@
-"""The published book: a full offline build with -W, then its HTML checked for what readers need."""
+"""The published book: a full offline build with -W (the `html` fixture in conftest), then its HTML checked for
+what readers need. tests/test_browser.py opens the same build in a real browser."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 OUTSIDE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.IGNORECASE)
 CDN = re.compile(r"unpkg\.com|jsdelivr|cdnjs|googleapis|mathjax\.org", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
-    """The book built from the committed notebook outputs (nbval already re-executes every chapter and
-    compares; `make book` executes them again). Same configuration otherwise, warnings are errors."""
-    out = tmp_path_factory.mktemp("book")
-    config = (ROOT / "_config.yml").read_text()
-    assert "execute_notebooks: force" in config
-    config = config.replace("execute_notebooks: force", 'execute_notebooks: "off"')
-    config = config.replace("offline_assets: _ext", f"offline_assets: {ROOT / '_ext'}")  # relative to the config
-    (out / "_config.yml").write_text(config)
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going",
-               "--config", str(out / "_config.yml"), "--path-output", str(out), str(ROOT)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return out / "_build" / "html"
 
 
 def test_every_chapter_page_is_built(html):
