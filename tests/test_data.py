@@ -32,6 +32,18 @@ def test_mnist(fresh_cache, split, n):
     assert int(images.max()) == 255 and set(labels.unique().tolist()) == set(range(10))
 
 
+def test_thresholded_mnist_splits_mnist_and_keeps_the_labels(fresh_cache):
+    images, labels = data.load("mnist", "train")
+    train_x, train_y = data.load("thresholded_mnist", "train")
+    valid_x, valid_y = data.load("thresholded_mnist", "valid")
+    test_x, test_y = data.load("thresholded_mnist", "test")
+    assert train_x.shape == (55000, 784) and valid_x.shape == (5000, 784) and test_x.shape == (10000, 784)
+    assert torch.equal(torch.cat([train_x, valid_x]), (images > 127).to(torch.uint8).view(-1, 784))
+    assert torch.equal(torch.cat([train_y, valid_y]), labels)
+    assert torch.equal(test_y, data.load("mnist", "test")[1])
+    assert set(test_x.unique().tolist()) == {0, 1}
+
+
 def test_mnist5k_needs_no_files(fresh_cache, monkeypatch):
     monkeypatch.delenv("ARLIB_DATA_MIRROR")
     images, labels = data.load("mnist5k")

@@ -66,7 +66,7 @@ SMALL_RUNS = {
          "names_stopped_fraction": lambda v: v > 0.9},
     ),
     "08_pixelcnn": (
-        {"N_TEST": 50, "N_SAMPLES": 2, "N_COMPLETE": 2, "COMPLETIONS": 1, "COND_STEPS": 20, "N_PER_CLASS": 1,
+        {"N_TEST": 50, "N_SAMPLES": 2, "N_COMPLETE": 2, "COMPLETIONS": 1, "N_COND_TEST": 20, "N_PER_CLASS": 1,
          "N_ANOMALY": 30, "STANDIN_STEPS": 5, "TIMING_BATCH": 8},
         {"blind_pixels_4_layers": lambda v: v == 6,
          "pixelcnn_params": lambda v: v == pretrained.info("pixelcnn-binarized-mnist")["n_parameters"],
@@ -75,8 +75,8 @@ SMALL_RUNS = {
          "gated_test_nll": lambda v: 0 < v < 784 * math.log(2),
          "pixelrnn_test_nll": lambda v: 0 < v < 784 * math.log(2),
          "nade_subset_test_nll": lambda v: abs(v - 88.79) < 10,
-         "n_test": lambda v: v == 50, "cond_size": lambda v: v == 14,
-         "cond_accuracy": lambda v: 0 <= v <= 1,
+         "n_test": lambda v: v == 50,
+         "cond_accuracy": lambda v: v >= 0.5,  # the shipped model classifies (chance: 0.1)
          "anomaly_auc": lambda v: v > 0.9},
     ),
     "09_wavenet": (
