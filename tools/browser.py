@@ -207,8 +207,9 @@ def main() -> int:
     parser.add_argument("html", type=Path, help="the built book, e.g. _build/html")
     parser.add_argument("--screenshots", type=Path, default=Path("_build/screenshots"))
     args = parser.parse_args()
-    reports = inspect(pages_of(args.html), args.screenshots, args.html)
-    found = [issue for report in reports for issue in problems(report)] + broken_links(reports, args.html)
+    html = args.html.resolve()
+    reports = inspect(pages_of(html), args.screenshots, html)
+    found = [issue for report in reports for issue in problems(report)] + broken_links(reports, html)
     print(f"{len(reports)} pages, {sum(r.screenshot is not None for r in reports)} screenshots in {args.screenshots}")
     print("\n".join(found) or "no problems found")
     return 1 if found else 0
