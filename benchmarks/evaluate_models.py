@@ -63,11 +63,8 @@ def main() -> None:
             row["test_nll_ensemble"] = round(ens, 4)
         if getattr(model, "n_classes", None):  # a class-conditional model also classifies: argmax_y log p(x | y)
             x, y = data.load(sidecar["dataset"], "test")
-            x = x.view(-1, *model.image_shape)
-            with torch.no_grad():
-                scores = torch.stack([torch.cat([model.log_prob(b, torch.full((len(b),), c)) for b in x.split(100)])
-                                      for c in range(model.n_classes)], 1)
-            row["test_accuracy"] = round((scores.argmax(1) == y).double().mean().item(), 4)
+            predicted = model.classify(x.view(-1, *model.image_shape))
+            row["test_accuracy"] = round((predicted == y).double().mean().item(), 4)
         epochs = sidecar.get("history", {}).get("seconds")
         if isinstance(epochs, list) and epochs:  # per-epoch times (image models); text models record steps
             row["epochs"] = len(epochs)

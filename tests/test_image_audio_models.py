@@ -357,3 +357,12 @@ def test_mu_law_round_trip():
         mu_law_encode(torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"\[0, 256\)"):
         mu_law_decode(torch.tensor([0, 256]))
+
+
+def test_classify_is_the_label_of_highest_likelihood():
+    model = perturbed(GatedPixelCNN((1, 4, 4), 2, 4, 2, n_classes=3), 5)
+    x = torch.randint(0, 2, (7, 1, 4, 4), generator=torch.Generator().manual_seed(0))
+    by_class = torch.stack([model.log_prob(x, torch.full((7,), c)) for c in range(3)], 1)
+    assert torch.equal(model.classify(x, batch_size=3), by_class.argmax(1))
+    with pytest.raises(ValueError, match="unconditional"):
+        GatedPixelCNN((1, 4, 4), 2, 4, 2).classify(x)

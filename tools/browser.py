@@ -147,8 +147,6 @@ def inspect(pages: list[Path], screenshots: Path | None = None, root: Path | Non
 
             context.route(lambda url: not url.startswith(LOCAL_SCHEMES), _refuser(report))
             page = context.new_page()
-            page.on("request", lambda request, report=report: None if request.url.startswith(LOCAL_SCHEMES)
-                    or request.url in report.outside_requests else report.outside_requests.append(request.url))
             page.on("pageerror", lambda error, report=report: report.script_errors.append(str(error)))
             page.goto(path.as_uri(), wait_until="load")
             page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise"

@@ -79,6 +79,16 @@ class ImageModel(AutoregressiveModel):
         x = self.validate(x)
         return self._log_prob(x, self._labels(y, x.shape[0]))
 
+    @torch.no_grad()
+    def classify(self, x: Tensor, batch_size: int = 100) -> Tensor:
+        """Labels argmax_y log p(x | y) of a class-conditional model (Bayes' rule, equal class priors): (B,)."""
+        if self.n_classes is None:
+            raise ValueError(f"{type(self).__name__} is unconditional (n_classes=None): it cannot classify")
+        x = self.validate(x)
+        scores = torch.stack([torch.cat([self._log_prob(b, torch.full((len(b),), c, device=b.device))
+                                         for b in x.split(batch_size)]) for c in range(self.n_classes)], 1)
+        return scores.argmax(1)
+
     def nll(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Mean negative log-likelihood in nats per image (the training loss)."""
         return -self.log_prob(x, y).mean()
