@@ -152,6 +152,8 @@ def fit(
     optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.Adam,
     patience: int | None = None,
     grad_clip: float | None = None,
+    decay_epochs: int = 0,
+    min_lr: float = 0.0,
     checkpoint: str | Path | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -162,7 +164,9 @@ def fit(
 
     ``train``/``valid`` are tensors of examples, or tuples ``(x, condition, ...)`` passed on to
     ``model.log_prob``. With ``valid``, the weights of the epoch with the lowest validation NLL are
-    restored at the end and ``patience`` epochs without improvement stop the run. With ``checkpoint``,
+    restored at the end and ``patience`` epochs without improvement stop the run. The learning rate is
+    ``lr`` throughout, except in the last ``decay_epochs`` epochs, where it falls along a cosine to
+    ``min_lr`` step by step (so a run extended by decay epochs starts exactly as the shorter run). With ``checkpoint``,
     the full state (model, optimizer, best weights, history, random state) is saved after every epoch
     and an existing checkpoint is resumed: an interrupted run finishes with exactly the weights of an
     uninterrupted one.
@@ -203,6 +207,9 @@ def fit(
         best_state = state["best_state"]
 
     n_batches = math.ceil(len(train[0]) / batch_size)
+    if not 0 <= decay_epochs <= epochs:
+        raise ValueError(f"decay_epochs must be in [0, epochs={epochs}], got {decay_epochs}")
+    decay_start = (epochs - decay_epochs) * n_batches  # the step where the cosine decay begins
     epoch_bar = progress_bar(range(history.epochs, epochs), desc=type(model).__name__, enabled=progress,
                      initial=history.epochs, total=epochs, unit="epoch")
     for epoch in epoch_bar:
@@ -212,8 +219,13 @@ def fit(
         model.train()
         order = torch.randperm(len(train[0]), generator=shuffle)
         running = 0.0
-        for batch in progress_bar(_batches(train, batch_size, order), total=n_batches, leave=False,
-                                  enabled=progress, desc=f"epoch {epoch + 1}"):
+        for index, batch in enumerate(progress_bar(_batches(train, batch_size, order), total=n_batches,
+                                                   leave=False, enabled=progress, desc=f"epoch {epoch + 1}")):
+            if decay_epochs:
+                rate = cosine_lr(epoch * n_batches + index - decay_start, lr, decay_epochs * n_batches,
+                                 min_lr=min_lr) if epoch * n_batches + index >= decay_start else lr
+                for group in opt.param_groups:
+                    group["lr"] = rate
             size = len(batch[0])
             if world > 1:  # this process's contiguous share of the global batch
                 bounds = [size * r // world for r in range(world + 1)]
@@ -273,6 +285,7 @@ class StepHistory:
     lr: list[float] = field(default_factory=list)
     seconds: float = 0.0  # time spent in training steps (evaluations excluded), resumed runs included
     step: int = 0
+    best_step: int | None = None  # the evaluation with the lowest validation loss (``keep_best``)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -305,6 +318,7 @@ def fit_steps(
     grad_clip: float | None = 1.0,
     evaluate: Callable[[AutoregressiveModel], float] | None = None,
     eval_every: int = 250,
+    keep_best: bool = False,
     checkpoint: str | Path | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -318,8 +332,12 @@ def fit_steps(
     learning rate follows :func:`cosine_lr`. Every ``eval_every`` steps and at the last one,
     ``evaluate(model)`` (in eval mode, under no_grad) gives the validation loss; then, with
     ``checkpoint``, the full state is saved, and an existing checkpoint is resumed: an interrupted run
-    finishes with exactly the weights of an uninterrupted one. The final weights are kept.
+    finishes with exactly the weights of an uninterrupted one. The final weights are kept, or with
+    ``keep_best`` those of the evaluation with the lowest validation loss (early stopping; the
+    evaluation data must then be held out from the model selection's test).
     """
+    if keep_best and evaluate is None:
+        raise ValueError("keep_best needs an evaluate function")
     device = torch.device(device) if device is not None else model._device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -328,6 +346,7 @@ def fit_steps(
     opt = torch.optim.AdamW(groups, lr=lr, betas=betas)
     generator = torch.Generator().manual_seed(seed)
     history = StepHistory()
+    best_state = None
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -336,6 +355,7 @@ def fit_steps(
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = StepHistory(**state["history"])
+        best_state = state.get("best_state")
 
     bar = progress_bar(range(history.step, steps), desc=type(model).__name__, enabled=progress,
                        initial=history.step, total=steps, unit="step")
@@ -364,13 +384,18 @@ def fit_steps(
                 model.eval()
                 with torch.no_grad():
                     history.valid_loss.append(float(evaluate(model)))
+                if keep_best and history.valid_loss[-1] <= min(history.valid_loss):
+                    history.best_step = history.step
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{history.valid_loss[-1]:.3f}")
             else:
                 bar.set_postfix(train=f"{history.train_loss[-1]:.3f}")
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, {
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(), "history": history.to_dict(),
+                    "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state,
                 })
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history

@@ -13,7 +13,8 @@ Runs unchanged under `torchrun --standalone --nproc_per_node=N` (DistributedData
 The conditional recipe trains on `thresholded_mnist` (MNIST with labels, ink = grey > 127: 55,000 train,
 5,000 valid, the 10,000 test digits) and also records the accuracy of the generative classifier
 argmax_y log p(x | y) on the test digits. Adam with early stopping on the validation images; the best
-epoch's weights are kept. A checkpoint under data/checkpoints/ is written after every epoch and resumed
+epoch's weights are kept. A recipe with decay_epochs keeps the learning rate constant until its last
+decay_epochs epochs and then lowers it along a cosine to min_lr. A checkpoint under data/checkpoints/ is written after every epoch and resumed
 when the same command runs again. The stored (fp16) weights are re-loaded and evaluated on all of train,
 valid and test; those numbers go into the sidecar with the exact command line.
 """
@@ -44,6 +45,8 @@ class Recipe:
     lr: float
     patience: int
     weight_decay: float = 0.0
+    decay_epochs: int = 0  # the last epochs, where the learning rate falls along a cosine to min_lr
+    min_lr: float = 0.0
     extra: dict = field(default_factory=dict)
     image: bool = False  # the model takes (B, 1, 28, 28) images rather than (B, 784) vectors
     dataset: str = "binarized_mnist"  # "thresholded_mnist" gives (x, label) pairs: a class-conditional model
@@ -59,7 +62,7 @@ RECIPES = {
                           epochs=50, batch_size=100, lr=3e-3, patience=15, weight_decay=1e-4),
     "pixelcnn": Recipe(PixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
                                   "n_layers": 14},  # 7 × 7 mask A, then 13 layers of 3 × 3: 16 rows above
-                       epochs=5, batch_size=32, lr=2e-3, patience=2, image=True),
+                       epochs=8, batch_size=32, lr=2e-3, patience=2, decay_epochs=3, min_lr=2e-5, image=True),
     "gated-pixelcnn": Recipe(GatedPixelCNN, {"image_shape": (1, 28, 28), "n_categories": 2, "hidden_channels": 32,
                                              "n_layers": 8, "kernel_size": 5},  # sees 16 rows above (2 per layer)
                              epochs=4, batch_size=32, lr=2e-3, patience=2, image=True),
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = ROOT / "data" / "checkpoints" / f"{name}.pt"
     history = train.fit(model, splits["train"], splits["valid"], epochs=epochs, batch_size=recipe.batch_size,
                         lr=recipe.lr, weight_decay=recipe.weight_decay, patience=recipe.patience,
+                        decay_epochs=min(recipe.decay_epochs, epochs), min_lr=recipe.min_lr,
                         checkpoint=checkpoint, seed=args.seed)
     seconds = sum(history.seconds)  # training epochs only (validation passes excluded), resumed runs included
     if train.distributed()[0] != 0:

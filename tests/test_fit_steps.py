@@ -83,3 +83,43 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert history.steps == reference.steps == [5, 10, 15, 20]
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_keep_best_restores_the_weights_of_the_lowest_validation_loss_even_after_a_resume(tmp_path):
+    scripted = iter([3.0, 1.0, 2.0, 4.0] * 2)  # validation losses at steps 5, 10, 15, 20 (both runs)
+    snapshots: dict[int, dict] = {}
+
+    def scripted_valid(model):
+        snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
+        return next(scripted)
+
+    kwargs = dict(lr=3e-3, evaluate=scripted_valid, eval_every=5, keep_best=True, seed=4, progress=False)
+    torch.manual_seed(0)
+    model = CharRNN(3, 8)
+    history = train.fit_steps(model, batch, loss, steps=20, **kwargs)
+    assert history.best_step == 10 and history.steps == [5, 10, 15, 20]
+    best = snapshots[2]
+    assert not torch.equal(snapshots[4]["head.weight"], best["head.weight"])  # training went on after step 10
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, best[name]), name
+
+    snapshots.clear()
+    calls = []
+
+    def dying_batch(generator):  # "killed" while drawing the 18th batch: the checkpoint is from step 15
+        calls.append(1)
+        if len(calls) == 18:
+            raise KeyboardInterrupt
+        return batch(generator)
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_steps(CharRNN(3, 8), dying_batch, loss, steps=20, checkpoint=checkpoint, **kwargs)
+    scripted = iter([4.0])  # the resumed run evaluates only step 20
+    resumed = CharRNN(3, 8)
+    assert train.fit_steps(resumed, batch, loss, steps=20, checkpoint=checkpoint, **kwargs).best_step == 10
+    for name, value in resumed.state_dict().items():
+        assert torch.equal(value, best[name]), name
+    with pytest.raises(ValueError, match="evaluate"):
+        train.fit_steps(CharRNN(3, 8), batch, loss, steps=2, lr=1e-3, keep_best=True, progress=False)

@@ -51,6 +51,31 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy_data, tmp_pat
         assert torch.equal(a, b), name
 
 
+def test_decay_epochs_extend_a_run_without_changing_its_start(toy_data, tmp_path):
+    x_train, x_valid = toy_data
+    x20, v20 = x_train.sum(1, keepdim=True).long(), x_valid.sum(1, keepdim=True).long()
+    kwargs = dict(batch_size=32, lr=0.05, seed=3, progress=False)
+
+    def run(**extra) -> tuple[train.History, DiscretizedLogisticMixture]:
+        torch.manual_seed(0)
+        model = DiscretizedLogisticMixture(20, 3)
+        return train.fit(model, x20, v20, **kwargs, **extra), model
+
+    constant, _ = run(epochs=5)
+    decayed, straight = run(epochs=5, decay_epochs=2, min_lr=0.0)
+    assert decayed.train_nll[:3] == constant.train_nll[:3]  # the decay touches only the last two epochs
+    assert decayed.train_nll[3:] != constant.train_nll[3:]
+
+    checkpoint = tmp_path / "run.pt"
+    run(epochs=3, checkpoint=checkpoint)  # the constant-rate run, then extended by two decay epochs
+    extended, resumed = run(epochs=5, decay_epochs=2, min_lr=0.0, checkpoint=checkpoint)
+    assert extended.train_nll == decayed.train_nll and extended.valid_nll == decayed.valid_nll
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="decay_epochs"):
+        run(epochs=2, decay_epochs=3)
+
+
 def test_best_weights_are_restored_and_patience_stops(toy_data):
     x_train, x_valid = toy_data
     model = IndependentBernoulli(16)
