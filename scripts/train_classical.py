@@ -14,9 +14,10 @@ The conditional recipe trains on `thresholded_mnist` (MNIST with labels, ink = g
 5,000 valid, the 10,000 test digits) and also records the accuracy of the generative classifier
 argmax_y log p(x | y) on the test digits. Adam with early stopping on the validation images; the best
 epoch's weights are kept. A recipe with decay_epochs keeps the learning rate constant until its last
-decay_epochs epochs and then lowers it along a cosine to min_lr. A checkpoint under data/checkpoints/ is written after every epoch and resumed
-when the same command runs again. The stored (fp16) weights are re-loaded and evaluated on all of train,
-valid and test; those numbers go into the sidecar with the exact command line.
+decay_epochs epochs and then lowers it along a cosine to min_lr. A checkpoint under data/checkpoints/ is
+written after every epoch and resumed when the same command runs again. The stored (fp16) weights are
+re-loaded and evaluated on all of train, valid and test; those numbers go into the sidecar with the exact
+command line.
 """
 
 from __future__ import annotations
