@@ -23,6 +23,7 @@ __all__ = [
     "CharTokenizer",
     "Names",
     "encode_names",
+    "hold_out",
     "names_loss",
     "names_nll",
     "names_split",
@@ -168,6 +169,14 @@ def names_split(seed: int = 0) -> tuple[Names, Names, CharTokenizer]:
     n, width = int(0.9 * len(names)), max(map(len, names)) + 1
     return (encode_names([names[i] for i in order[:n]], tokenizer, width),
             encode_names([names[i] for i in order[n:]], tokenizer, width), tokenizer)
+
+
+def hold_out(names: Names, n: int, tokenizer: CharTokenizer) -> tuple[Names, Names]:
+    """(all but the last ``n`` names, the last ``n``): a validation set carved from a (shuffled) training split."""
+    if not 0 < n < len(names):
+        raise ValueError(f"n must be in (0, {len(names)}), got {n}")
+    width = names.tokens.shape[1]
+    return (encode_names(names.names[:-n], tokenizer, width), encode_names(names.names[-n:], tokenizer, width))
 
 
 def names_nll(model: SequenceModel, tokens: Tensor, lengths: Tensor) -> Tensor:

@@ -176,8 +176,10 @@ def test_top_k_one_is_greedy_decoding():
     assert torch.equal(x, logits.argmax(-1)) and (x == x[0]).all()
 
 
-def test_sampling_uses_eval_mode_and_restores_training():
-    model = GPT(3, 6, n_layer=1, n_head=1, n_embd=8, dropout=0.5).train()
+@pytest.mark.parametrize("make", [lambda: GPT(3, 6, n_layer=1, n_head=1, n_embd=8, dropout=0.5),
+                                  lambda: CharRNN(3, 8, n_layers=2, cell="lstm", dropout=0.5)])
+def test_sampling_uses_eval_mode_and_restores_training(make):
+    model = make().train()
     x = torch.randint(0, 3, (4, 6))
     assert not torch.equal(model.logits(x), model.logits(x))  # dropout is on in training mode
     a, logits = model.sample(4, 6, torch.Generator().manual_seed(0), return_logits=True)
@@ -224,6 +226,8 @@ def test_bad_arguments_are_refused():
         model.sample(0)
     with pytest.raises(ValueError, match="cell"):
         CharRNN(3, 4, cell="transformer")
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        CharRNN(3, 4, dropout=1.0)
     with pytest.raises(ValueError, match="multiple of n_head"):
         GPT(3, 5, 1, 3, 8)
     with pytest.raises(TypeError, match="nats per token"):
@@ -231,7 +235,8 @@ def test_bad_arguments_are_refused():
 
 
 # ---------------------------------------------------------------------------- config and storage
-@pytest.mark.parametrize("make", [lambda: GPT(4, 6, 2, 2, 8, dropout=0.1), lambda: CharRNN(4, 5, 2, "rnn")])
+@pytest.mark.parametrize("make", [lambda: GPT(4, 6, 2, 2, 8, dropout=0.1),
+                                  lambda: CharRNN(4, 5, 2, "rnn", dropout=0.2)])
 def test_config_rebuilds_the_model_and_pretrained_round_trips(make, tmp_path, monkeypatch):
     model = perturbed(make(), 11).float()
     rebuilt = type(model)(**json.loads(json.dumps(model.config)))
@@ -286,6 +291,17 @@ def test_names_split_is_fixed_and_ends_every_name():
         name, row, length = test.names[i], test.tokens[i], int(test.lengths[i])
         assert length == len(name) + 1 and tokenizer.decode(row[:length]) == name + "."
         assert (row[length:] == 0).all()
+
+
+def test_hold_out_carves_the_last_names_of_a_split():
+    train, _, tokenizer = text.names_split()
+    fit, valid = text.hold_out(train, 1000, tokenizer)
+    assert fit.names + valid.names == train.names and len(valid) == 1000
+    assert torch.equal(torch.cat([fit.tokens, valid.tokens]), train.tokens)
+    assert torch.equal(torch.cat([fit.lengths, valid.lengths]), train.lengths)
+    for n in (0, len(train)):
+        with pytest.raises(ValueError, match="n must be in"):
+            text.hold_out(train, n, tokenizer)
 
 
 def test_names_loss_scores_each_name_and_its_end_token_only():

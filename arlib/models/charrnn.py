@@ -8,7 +8,8 @@ started from h_0 = 0 and fed the start token first, so h_1 (and p(x_1)) is learn
 from the start token and x_1, ..., x_{t−1}. ``cell="lstm"`` and ``"gru"`` swap the tanh recurrence for
 gated ones (torch.nn.LSTM / GRU), which keep gradients alive over long spans. ``n_layers`` stacks cells,
 each reading the hidden states of the one below. The same weights serve every position, so the model
-scores and generates sequences of any length at O(1) cost per token.
+scores and generates sequences of any length at O(1) cost per token. ``dropout`` (training only) zeroes
+a random fraction of the hidden states passed up between layers and to the output layer.
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 class CharRNN(SequenceModel):
     """A ``cell`` ("rnn", "lstm" or "gru") recurrent network over one-hot tokens, ``n_layers`` deep."""
 
-    def __init__(self, vocab_size: int, hidden: int, n_layers: int = 1, cell: str = "lstm") -> None:
+    def __init__(self, vocab_size: int, hidden: int, n_layers: int = 1, cell: str = "lstm",
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self._setup(vocab_size)
         self.start_token = self.vocab_size  # input index vocab_size; never an output
-        self.rnn = CELLS[cell](self.vocab_size + 1, int(hidden), num_layers=int(n_layers), batch_first=True)
+        self.rnn = CELLS[cell](self.vocab_size + 1, int(hidden), num_layers=int(n_layers), batch_first=True,
+                               dropout=dropout if int(n_layers) > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(int(hidden), self.vocab_size)
 
     def _inputs(self, tokens: Tensor) -> Tensor:
@@ -43,7 +49,7 @@ class CharRNN(SequenceModel):
     def _logits(self, x: Tensor) -> Tensor:
         start = torch.full((x.shape[0], 1), self.start_token, dtype=torch.long, device=x.device)
         h, _ = self.rnn(self._inputs(torch.cat([start, x[:, :-1]], dim=1)))
-        return self.head(h)
+        return self.head(self.drop(h))
 
     def step(self, token: Tensor, state=None) -> tuple[Tensor, object]:
         """One step of the recurrence: next-token logits (B, V) after reading ``token`` (B,), and the new state.
@@ -51,7 +57,7 @@ class CharRNN(SequenceModel):
         ``state=None`` is the initial state h_0 = 0; feed ``token = vocab_size`` (the start token) first.
         """
         h, state = self.rnn(self._inputs(token.unsqueeze(1)), state)
-        return self.head(h[:, 0]), state
+        return self.head(self.drop(h[:, 0])), state
 
     def _sample(self, n: int, generator: torch.Generator | None, length: int, temperature: float = 1.0,
                 top_k: int | None = None) -> tuple[Tensor, Tensor]:
