@@ -11,7 +11,7 @@
 | gpt-tinyshakespeare     | GPT 4 layers, 4 heads, 128 wide, block 64 | random 64-char blocks, nats/char      |
 | charrnn-tinyshakespeare | LSTM, 2 layers of 256                   | the same blocks, batches and steps      |
 | gpt-names               | GPT 4 layers, 4 heads, 128 wide, dropout 0.2 | one name + "." per sequence, nats/char |
-| charrnn-names           | LSTM, 1 layer of 512, dropout 0.5       | the same                                |
+| charrnn-names           | LSTM, 3 layers of 256, dropout 0.4      | the same                                |
 | gpt-binarized-mnist     | GPT 2 layers, 4 heads, 64 wide, block 784 | one digit = 784 pixel tokens, nats/image |
 
 The Shakespeare recipes follow nanoGPT's CPU example for shakespeare_char (batch 12, block 64, AdamW with
@@ -88,8 +88,8 @@ RECIPES = {
                                       lr=3e-3, min_lr=3e-4, weight_decay=0.0, **SHAKESPEARE),
     "gpt-names": Recipe(GPT, dict(vocab_size=27, block_size=16, n_layer=4, n_head=4, n_embd=128, dropout=0.2),
                         iters=40000, lr=1e-3, min_lr=1e-4, weight_decay=0.1, **NAMES),
-    "charrnn-names": Recipe(CharRNN, dict(vocab_size=27, hidden=512, n_layers=1, cell="lstm", dropout=0.5),
-                            iters=10000, lr=3e-3, min_lr=3e-4, weight_decay=0.0, **NAMES),
+    "charrnn-names": Recipe(CharRNN, dict(vocab_size=27, hidden=256, n_layers=3, cell="lstm", dropout=0.4),
+                            iters=20000, lr=3e-3, min_lr=3e-4, weight_decay=0.0, **NAMES),
     "gpt-binarized-mnist": Recipe(GPT, dict(vocab_size=2, block_size=784, n_layer=2, n_head=4, n_embd=64),
                                   dataset="binarized_mnist", iters=2500, batch_size=16, lr=2e-3, min_lr=2e-4,
                                   warmup=100, weight_decay=0.01, eval_every=500),
