@@ -526,6 +526,8 @@ for tau in TEMPERATURES:
 # like any other character, and generation stops when it draws it. The probability of a name is then
 # $p(x_1) \cdots p(x_n \mid x_{<n})\, p(\text{"."} \mid x_{1:n})$, a proper distribution over names of *all* lengths.
 # The names are split 90/10 by a fixed random permutation; the loss is in nats per character, the end token counted.
+# The shipped model trains on all but the last 1,000 training names; those it never sees pick the step whose weights
+# are kept (early stopping), so the test names are scored only once, at the end.
 
 # %%
 train_names, test_names, name_tokens = text.names_split()
@@ -534,24 +536,27 @@ print("test names, as the model sees them:", [name_tokens.decode(test_names.toke
                                                for i in range(6)])
 
 
-def names_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    return train_names.batch(torch.randint(len(train_names), (32,), generator=gen))
-
-
 def names_nll(model: CharRNN, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return text.names_nll(model, tokens, lengths).sum() / lengths.sum()  # nats per character, end token included
 
 
 if QUICK:
     names_rnn = pretrained.load("charrnn-names", device)
-else:
+else:  # the shipped recipe: train on all but the last training names, keep the weights best on those
     meta = pretrained.info("charrnn-names")
     recipe = meta["recipe"]
+    fit_names, valid_names = text.hold_out(train_names, recipe["valid_names"], name_tokens)
+
+    def names_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return fit_names.batch(torch.randint(len(fit_names), (recipe["batch_size"],), generator=gen))
+
     torch.manual_seed(SEED)
     names_rnn = CharRNN(**meta["config"])
     train.fit_steps(names_rnn, names_batch, names_nll, steps=recipe["iters"], lr=recipe["lr"],
                     min_lr=recipe["min_lr"], warmup=recipe["warmup"], weight_decay=recipe["weight_decay"],
-                    betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"], seed=SEED, device=device)
+                    betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"],
+                    evaluate=lambda model: text.names_loss(model, valid_names), eval_every=recipe["eval_every"],
+                    keep_best=recipe["keep_best"], seed=SEED, device=device)
 names_rnn = names_rnn.cpu()
 meta = pretrained.info("charrnn-names")
 names_measured = text.names_loss(names_rnn, test_names)
