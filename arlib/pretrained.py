@@ -20,7 +20,7 @@ import torch
 from arlib import models
 from arlib.models.base import AutoregressiveModel
 
-__all__ = ["available", "directory", "info", "load", "save"]
+__all__ = ["available", "directory", "info", "load", "retrain", "save"]
 
 
 def directory() -> Path:
@@ -96,6 +96,27 @@ def load(name: str, device: torch.device | str | None = None) -> AutoregressiveM
     reference = model.state_dict()
     model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
     return model.to(device or "cpu").eval()
+
+
+def retrain(name: str, batch, loss, *, evaluate=None, seed: int = 0,
+            device: torch.device | str | None = None) -> AutoregressiveModel:
+    """A fresh model of a shipped model's architecture, trained with the step recipe in its sidecar.
+
+    For the models of ``scripts/train_sequence.py``: ``batch``, ``loss`` and ``evaluate`` are as in
+    :func:`arlib.train.fit_steps`; the recipe gives the steps, learning-rate schedule, weight decay, Adam
+    betas, clipping, evaluation interval and early stopping (which needs ``evaluate``).
+    """
+    from arlib import train
+
+    meta = info(name)
+    recipe = meta["recipe"]
+    torch.manual_seed(seed)
+    model = getattr(models, meta["class"])(**meta["config"])
+    train.fit_steps(model, batch, loss, steps=recipe["iters"], lr=recipe["lr"], min_lr=recipe["min_lr"],
+                    warmup=recipe["warmup"], weight_decay=recipe["weight_decay"], betas=tuple(recipe["betas"]),
+                    grad_clip=recipe["grad_clip"], evaluate=evaluate, eval_every=recipe.get("eval_every", 250),
+                    keep_best=recipe.get("keep_best", False), seed=seed, device=device)
+    return model
 
 
 def headline_metric(name: str) -> str:

@@ -221,9 +221,9 @@ def fit(
         running = 0.0
         for index, batch in enumerate(progress_bar(_batches(train, batch_size, order), total=n_batches,
                                                    leave=False, enabled=progress, desc=f"epoch {epoch + 1}")):
+            decay_step = epoch * n_batches + index - decay_start  # < 0 before the decay epochs
             if decay_epochs:
-                rate = cosine_lr(epoch * n_batches + index - decay_start, lr, decay_epochs * n_batches,
-                                 min_lr=min_lr) if epoch * n_batches + index >= decay_start else lr
+                rate = lr if decay_step < 0 else cosine_lr(decay_step, lr, decay_epochs * n_batches, min_lr=min_lr)
                 for group in opt.param_groups:
                     group["lr"] = rate
             size = len(batch[0])

@@ -344,13 +344,8 @@ glue("sensitivity_length", SENSITIVITY_LENGTH)
 if QUICK:
     shakespeare_rnn = pretrained.load("charrnn-tinyshakespeare", device)
 else:  # train the shipped recipe from scratch (its sizes and settings are in the sidecar)
-    meta = pretrained.info("charrnn-tinyshakespeare")
-    recipe = meta["recipe"]
-    torch.manual_seed(SEED)
-    shakespeare_rnn = CharRNN(**meta["config"])
-    train.fit_steps(shakespeare_rnn, shakespeare_batch, mean_nll, steps=recipe["iters"], lr=recipe["lr"],
-                    min_lr=recipe["min_lr"], warmup=recipe["warmup"], weight_decay=recipe["weight_decay"],
-                    betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"], seed=SEED, device=device)
+    shakespeare_rnn = pretrained.retrain("charrnn-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED,
+                                         device=device)
 shakespeare_rnn = shakespeare_rnn.cpu()
 
 blocks = text.random_blocks(valid_tokens, SENSITIVITY_LENGTH, 50, torch.Generator().manual_seed(SEED))
@@ -543,20 +538,14 @@ def names_nll(model: CharRNN, tokens: torch.Tensor, lengths: torch.Tensor) -> to
 if QUICK:
     names_rnn = pretrained.load("charrnn-names", device)
 else:  # the shipped recipe: train on all but the last training names, keep the weights best on those
-    meta = pretrained.info("charrnn-names")
-    recipe = meta["recipe"]
+    recipe = pretrained.info("charrnn-names")["recipe"]
     fit_names, valid_names = text.hold_out(train_names, recipe["valid_names"], name_tokens)
 
     def names_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return fit_names.batch(torch.randint(len(fit_names), (recipe["batch_size"],), generator=gen))
 
-    torch.manual_seed(SEED)
-    names_rnn = CharRNN(**meta["config"])
-    train.fit_steps(names_rnn, names_batch, names_nll, steps=recipe["iters"], lr=recipe["lr"],
-                    min_lr=recipe["min_lr"], warmup=recipe["warmup"], weight_decay=recipe["weight_decay"],
-                    betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"],
-                    evaluate=lambda model: text.names_loss(model, valid_names), eval_every=recipe["eval_every"],
-                    keep_best=recipe["keep_best"], seed=SEED, device=device)
+    names_rnn = pretrained.retrain("charrnn-names", names_batch, names_nll,
+                                   evaluate=lambda model: text.names_loss(model, valid_names), seed=SEED, device=device)
 names_rnn = names_rnn.cpu()
 meta = pretrained.info("charrnn-names")
 names_measured = text.names_loss(names_rnn, test_names)

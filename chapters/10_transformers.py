@@ -266,20 +266,8 @@ def mean_nll(model, x: torch.Tensor) -> torch.Tensor:
     return -model.token_log_probs(x).mean()  # nats per character
 
 
-def train_from_recipe(name: str, batch, loss):
-    """GPU path: rebuild a shipped model's architecture and train it with the recipe recorded in its sidecar."""
-    meta = pretrained.info(name)
-    recipe = meta["recipe"]
-    torch.manual_seed(SEED)
-    model = getattr(arlib.models, meta["class"])(**meta["config"])
-    train.fit_steps(model, batch, loss, steps=recipe["iters"], lr=recipe["lr"], min_lr=recipe["min_lr"],
-                    warmup=recipe["warmup"], weight_decay=recipe["weight_decay"], betas=tuple(recipe["betas"]),
-                    grad_clip=recipe["grad_clip"], seed=SEED, device=device)
-    return model
-
-
-gpt = (pretrained.load("gpt-tinyshakespeare") if QUICK
-       else train_from_recipe("gpt-tinyshakespeare", shakespeare_batch, mean_nll)).cpu()
+gpt = (pretrained.load("gpt-tinyshakespeare") if QUICK  # GPU: the sidecar's recipe, trained from scratch
+       else pretrained.retrain("gpt-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED, device=device)).cpu()
 lstm = pretrained.load("charrnn-tinyshakespeare")
 meta = pretrained.info("gpt-tinyshakespeare")
 glue("valid_blocks", VALID_BLOCKS)
@@ -489,7 +477,7 @@ if shipped and QUICK:
     print(f"loaded {PIXEL_NAME}: {pixel_meta['config']}, trained with {pixel_meta['command']!r} "
           f"in {pixel_meta['train_seconds']:.0f} s; full test split NLL {pixel_meta['metrics']['test_nll']:.2f} nats")
 elif shipped:
-    pixel_gpt = train_from_recipe(PIXEL_NAME, pixel_batch, pixel_loss).cpu()
+    pixel_gpt = pretrained.retrain(PIXEL_NAME, pixel_batch, pixel_loss, seed=SEED, device=device).cpu()
     print(f"trained the {PIXEL_NAME} recipe on this page: {pretrained.info(PIXEL_NAME)['config']}")
 else:
     torch.manual_seed(SEED)

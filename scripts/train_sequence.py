@@ -97,7 +97,7 @@ RECIPES = {
 
 
 def shakespeare_task(recipe: Recipe):
-    """(batch, loss, monitor, final metrics, tokenizer) for random blocks of Tiny Shakespeare."""
+    """(batch, loss, monitor, final metrics, tokenizer, sidecar record) for random blocks of Tiny Shakespeare."""
     train_tokens, valid_tokens, tokenizer = text.shakespeare_split()
     block = recipe.block_size
 
@@ -118,11 +118,11 @@ def shakespeare_task(recipe: Recipe):
 
     evaluation = (f"mean over {EVAL_BLOCKS} random {block}-character blocks (seed 0) of the split, nats/char; "
                   "_in_context: characters 2..block only")
-    return batch, loss, monitor, metrics, tokenizer, evaluation
+    return batch, loss, monitor, metrics, tokenizer, {"evaluation": evaluation}
 
 
 def names_task(recipe: Recipe):
-    """(batch, loss, monitor, final metrics, tokenizer) for one name plus its end token per sequence.
+    """(batch, loss, monitor, final metrics, tokenizer, sidecar record) for one name plus its end token per sequence.
 
     The last VALID_NAMES of the (shuffled) training 90 % are held out for monitoring and early stopping,
     so the test 10 % is scored once, by the shipped weights.
@@ -146,11 +146,11 @@ def names_task(recipe: Recipe):
     evaluation = (f"all names of the split, nats per character with the end token counted (Σ NLL / Σ (len + 1)); "
                   f"train: the {len(train_names)} names trained on, valid: the last {VALID_NAMES} of the "
                   "training 90 % (monitored, never trained on), test: the other 10 %")
-    return batch, loss, monitor, metrics, tokenizer, evaluation
+    return batch, loss, monitor, metrics, tokenizer, {"evaluation": evaluation, "train_examples": len(train_names)}
 
 
 def pixels_task(recipe: Recipe):
-    """(batch, loss, monitor, final metrics, tokenizer) for binarized MNIST digits as 784-token sequences."""
+    """(batch, loss, monitor, final metrics, tokenizer, sidecar record) for binarized MNIST as 784-token sequences."""
     x_train, x_valid, x_test = (data.load("binarized_mnist", split).long() for split in ("train", "valid", "test"))
 
     def batch(generator: torch.Generator) -> torch.Tensor:
@@ -174,7 +174,7 @@ def pixels_task(recipe: Recipe):
                 "test_nll": test, "test_bits_per_dim": test / bits}
 
     evaluation = "the full split, nats per image (784 pixel tokens, the first from the start token)"
-    return batch, loss, monitor, metrics, None, evaluation
+    return batch, loss, monitor, metrics, None, {"evaluation": evaluation}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python scripts/train_sequence.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     task = {"tinyshakespeare": shakespeare_task, "names": names_task, "binarized_mnist": pixels_task}[recipe.dataset]
-    batch, loss, monitor, metrics, tokenizer, evaluation = task(recipe)
+    batch, loss, monitor, metrics, tokenizer, record = task(recipe)  # record: the sidecar's data description
     model = recipe.make(**recipe.config)
     checkpoint = args.checkpoints / f"{name}-{iters}iters-seed{args.seed}.pt"  # another length is another run
     history = train.fit_steps(model, batch, loss, steps=iters, lr=recipe.lr, min_lr=recipe.min_lr,
@@ -204,10 +204,9 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = {k: v for k, v in asdict(recipe).items() if k not in ("make", "config")}
     extra = {"tokenizer": tokenizer.to_dict() if tokenizer is not None else None, "history": history.to_dict(),
-             "recipe": {**settings, "iters": iters}, "evaluation": evaluation}
+             "recipe": {**settings, "iters": iters}, **record}
     if recipe.dataset == "names":
         extra["recipe"]["valid_names"] = VALID_NAMES  # held out of the training 90 % (text.hold_out)
-        extra["train_examples"] = len(text.names_split()[0]) - VALID_NAMES
     if recipe.dataset == "tinyshakespeare":
         extra["train_tokens_per_second"] = round(iters * recipe.batch_size * recipe.block_size / history.seconds)
     if recipe.dataset == "binarized_mnist":

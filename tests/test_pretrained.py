@@ -52,3 +52,33 @@ def test_shipped_model_reproduces_its_recorded_metric(name):
 def test_shipped_weights_stay_small():
     total = sum(p.stat().st_size for p in pretrained.directory().glob("*.pt"))
     assert total < 30 * 2**20
+
+
+def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
+    from arlib import text, train
+    from arlib.models import CharRNN
+
+    monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
+    tokens = text.CharTokenizer("ab ").encode("ab abb a " * 30)
+    recipe = dict(iters=12, lr=3e-3, min_lr=3e-4, warmup=2, weight_decay=0.1, betas=[0.9, 0.99], grad_clip=1.0,
+                  eval_every=4, keep_best=True)
+    pretrained.save("toy-rnn", CharRNN(3, 8, n_layers=2, dropout=0.1), {}, "python toy.py", extra={"recipe": recipe})
+
+    def batch(generator):
+        return text.random_blocks(tokens, 8, 4, generator)
+
+    def loss(model, x):
+        return -model.token_log_probs(x).mean()
+
+    def valid(model):
+        return text.shakespeare_loss(model, tokens, 8, n_blocks=10)["loss"]
+
+    retrained = pretrained.retrain("toy-rnn", batch, loss, evaluate=valid, seed=2)
+    torch.manual_seed(2)
+    direct = CharRNN(3, 8, n_layers=2, dropout=0.1)
+    train.fit_steps(direct, batch, loss, steps=12, lr=3e-3, min_lr=3e-4, warmup=2, weight_decay=0.1, betas=(0.9, 0.99),
+                    grad_clip=1.0, evaluate=valid, eval_every=4, keep_best=True, seed=2)
+    for (name, a), (_, b) in zip(direct.state_dict().items(), retrained.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="keep_best needs an evaluate"):
+        pretrained.retrain("toy-rnn", batch, loss)
