@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 ARLIB_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export ARLIB_DATA_MIRROR
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+CHROMIUM_INSTALL := sudo apt-get install -y chromium
 
-.PHONY: setup book browse test notebooks bench lint clean
+.PHONY: setup chromium book browse test test-portable notebooks bench lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,16 +20,29 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip check
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed chromium
+
+chromium:  ## Debian's Chromium for the browser test: apt-get as root, otherwise the command to run
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium (the browser test opens the built book in it)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing; the browser test needs it. Run: $(CHROMIUM_INSTALL)"; \
+	  fi; }
 
 book: setup
-	TQDM_DISABLE=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
+	TQDM_DISABLE=1 ARLIB_STATIC_EXPLORERS=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 
 browse: setup  ## open every page of _build/html (after `make book`) in headless Chromium -> _build/screenshots/
 	$(BIN)/python tools/browser.py _build/html --screenshots _build/screenshots
 
 test: setup
 	TQDM_DISABLE=1 $(BIN)/python -m pytest
+
+test-portable: setup  ## clone into /tmp, set up, run nbval + grader tests offline on another CPU kernel set
+	bash tools/test_portable.sh $(ARGS)
 
 notebooks: setup  ## re-execute every chapter from its jupytext source (commit the .ipynb files)
 	$(BIN)/python tools/notebooks.py execute

@@ -275,20 +275,30 @@ def test_a_function_that_never_returns_times_out(tmp_path):
 
 @pytest.mark.skipif(not sandbox.namespaces_available(), reason="unprivileged user namespaces are not available here")
 def test_namespace_sandbox_has_no_network_and_a_read_only_filesystem(tmp_path):
+    """Hidden folders cannot be read, wherever the clone lives: under /tmp the sandbox keeps /tmp (its own
+    interpreter is there) and covers a hidden folder with an empty mode-000 tmpfs; elsewhere /tmp is private
+    and the folder is gone. Either way its files are out of reach, which is all the sandbox promises."""
     work = tmp_path / "work"
     work.mkdir()
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "answers.txt").write_text("THE-HIDDEN-ANSWER")
     probe = ("import os, socket\n"
              "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=3)\n"
              "except OSError as e:\n    print('net', e)\n"
              f"try:\n    open({str(ROOT / 'README.md')!r}, 'a')\nexcept OSError as e:\n    print('write', e.strerror)\n"
-             f"print('hidden', os.path.exists({str(tmp_path / 'secret')!r}))\n"
+             f"try:\n    print('read', open({str(secret / 'answers.txt')!r}).read())\n"
+             "except OSError as e:\n    print('read refused', type(e).__name__)\n"
+             f"try:\n    print('listed', os.listdir({str(secret)!r}))\n"
+             "except OSError as e:\n    print('list refused', type(e).__name__)\n"
              "open('scratch.txt', 'w').write('ok')\nprint('scratch ok')\n")
-    (tmp_path / "secret").mkdir()
-    command = sandbox.command([sys.executable, "-c", probe], work, 1024, hide=[tmp_path / "secret"])
+    command = sandbox.command([sys.executable, "-c", probe], work, 1024, hide=[secret])
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "net [Errno 101] Network is unreachable" in result.stdout, result.stdout + result.stderr
     assert "write Read-only file system" in result.stdout
-    assert "hidden False" in result.stdout and "scratch ok" in result.stdout
+    assert "read refused" in result.stdout and "THE-HIDDEN-ANSWER" not in result.stdout, result.stdout
+    assert "list refused" in result.stdout or "listed []" in result.stdout, result.stdout
+    assert "answers.txt" not in result.stdout and "scratch ok" in result.stdout
     assert not (work / "scratch.txt").exists()  # the scratch space was private
 
 
