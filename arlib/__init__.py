@@ -15,16 +15,6 @@ import torch
 __version__ = "0.1.0"
 
 
-def device() -> torch.device:
-    """The best available device: CUDA if present, else Apple's MPS, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def seed(s: int) -> torch.Generator:
     """Seed Python's, NumPy's and torch's global generators; return a fresh seeded torch.Generator."""
     random.seed(s)
@@ -34,5 +24,6 @@ def seed(s: int) -> torch.Generator:
 
 
 from arlib import data, models, plot, pretrained, train  # noqa: E402
+from arlib.utils import device  # noqa: E402
 
 __all__ = ["data", "device", "models", "plot", "pretrained", "seed", "train"]

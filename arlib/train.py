@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from arlib import utils
 from arlib.models.base import AutoregressiveModel
 from arlib.utils import progress_bar
 
@@ -166,7 +167,8 @@ def fit(
     ``model.log_prob``. With ``valid``, the weights of the epoch with the lowest validation NLL are
     restored at the end and ``patience`` epochs without improvement stop the run. The learning rate is
     ``lr`` throughout, except in the last ``decay_epochs`` epochs, where it falls along a cosine to
-    ``min_lr`` step by step (so a run extended by decay epochs starts exactly as the shorter run). With ``checkpoint``,
+    ``min_lr`` step by step (so a run extended by decay epochs starts exactly as the shorter run). The model
+    is moved to ``device``, by default :func:`arlib.device` (the GPU when there is one). With ``checkpoint``,
     the full state (model, optimizer, best weights, history, random state) is saved after every epoch
     and an existing checkpoint is resumed: an interrupted run finishes with exactly the weights of an
     uninterrupted one.
@@ -182,7 +184,7 @@ def fit(
     rank, world = distributed()
     if device is None and world > 1 and torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
-    device = torch.device(device) if device is not None else model._device()
+    device = torch.device(device) if device is not None else utils.device()
     model.to(device)
     loss_module: torch.nn.Module = _BatchNLL(model)
     if world > 1:
@@ -334,11 +336,12 @@ def fit_steps(
     ``checkpoint``, the full state is saved, and an existing checkpoint is resumed: an interrupted run
     finishes with exactly the weights of an uninterrupted one. The final weights are kept, or with
     ``keep_best`` those of the evaluation with the lowest validation loss (early stopping; the
-    evaluation data must then be held out from the model selection's test).
+    evaluation data must then be held out from the model selection's test). The model is moved to ``device``,
+    by default :func:`arlib.device`.
     """
     if keep_best and evaluate is None:
         raise ValueError("keep_best needs an evaluate function")
-    device = torch.device(device) if device is not None else model._device()
+    device = torch.device(device) if device is not None else utils.device()
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},

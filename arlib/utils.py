@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import os
 
+import torch
 from tqdm.auto import tqdm
 
-__all__ = ["progress_bar"]
+__all__ = ["device", "progress_bar"]
+
+
+def device() -> torch.device:
+    """The best available device: CUDA if present, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def progress_bar(iterable=None, *, enabled: bool = True, **kwargs) -> tqdm:

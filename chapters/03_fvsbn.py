@@ -88,7 +88,8 @@ from arlib.models import FVSBN
 from arlib.train import History
 
 generator = arlib.seed(SEED)
-torch.set_num_threads(1)  # small matrix products: one thread is fast enough (and immune to busy neighbours)
+if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
+    torch.set_num_threads(1)
 device = arlib.device()
 x_train = data.load("binarized_mnist", "train")
 x_valid = data.load("binarized_mnist", "valid")
@@ -334,6 +335,36 @@ plt.show()
 # FVSBN learns exactly that. It learns little beyond it: a linear function of the prefix cannot express
 # "ink here if the digit so far looks like the top of a 7", because that needs an interaction between many
 # pixels, and a logistic regression adds up evidence one pixel at a time.
+#
+# ### Explore: any pixel's regression
+#
+# Pick the row and column of a pixel to see its weight map (the colour scale of the figure above; the cross
+# marks the pixel). **Try** pixels near the border, in the middle of the digit area, and low in the image. **Notice**
+# that border pixels, which are almost never ink, have faint weights: their bias alone predicts them. Pixels in
+# the middle lean on their left neighbour and the pixels just above, and no pixel's map reaches far: the
+# regression is local everywhere.
+
+# %%
+from arlib.widgets import explore
+
+
+def weight_map(row: int, column: int):
+    """The masked weights of the regression predicting pixel (row, column)."""
+    i = row * 28 + column
+    field = weights[i].clone()
+    field[i:] = float("nan")  # pixels j >= i: masked out
+    fig, ax = plt.subplots(figsize=(3.2, 3.2))
+    ax.imshow(field.reshape(28, 28), cmap=cmap, vmin=-limit, vmax=limit)
+    ax.plot(column, row, "k+", ms=10)
+    ax.set_title(f"pixel ({row}, {column}): bias {model.bias[i].item():+.1f}")
+    ax.set_axis_off()
+    return fig
+
+
+explore(weight_map, row=[3, 7, 10, 14, 18, 21, 25], column=[3, 8, 12, 16, 20, 25],
+        description="a pixel -> the weights of its logistic regression")
+
+# %% [markdown]
 #
 # ## Samples
 #

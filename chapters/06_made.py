@@ -317,6 +317,50 @@ print("allowed by the ordering but cut by this draw of degrees:", ", ".join(cut)
 # permits it (the last printed line lists any such dependency this draw has cut). The model is then still a valid
 # distribution, only a less expressive one. With hundreds of hidden units per layer this practically never happens.
 #
+# ### Explore: redraw the degrees
+#
+# Choose an ordering and a draw of the hidden degrees (two hidden layers of 3 units, smaller than above so that
+# cuts are common). Left: the network with each unit's degree; right: the connectivity matrix, the number of
+# paths from input $j$ to output $i$. **Try** several draws for one ordering, then change the ordering.
+# **Notice** that the nonzero paths always stay strictly below the diagonal once rows and columns are read in
+# the ordering (whatever the draw), that some draws leave an allowed cell at zero (the title lists the cut
+# dependencies), and that the first variable of the ordering never has an incoming path.
+
+# %%
+from arlib.widgets import explore
+
+ORDERINGS = {"x1, x2, x3": [0, 1, 2], "x2, x3, x1": [1, 2, 0], "x3, x2, x1": [2, 1, 0]}
+
+
+def degrees_view(ordering: str, draw: int):
+    """One draw of hidden degrees: the network and its connectivity."""
+    order = ORDERINGS[ordering]
+    drawn = draw_degrees(order, [3, 3], torch.Generator().manual_seed(draw))
+    drawn_masks = masks_from_degrees(drawn)
+    drawn_paths = connectivity(drawn_masks)
+    in_order = drawn_paths[order][:, order]
+    cuts = [f"x{order[p] + 1}<-x{order[q] + 1}"
+            for p in range(3) for q in range(p) if in_order[p, q] == 0]
+    fig, (ax_net, ax_paths) = plt.subplots(
+        1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [3, 2]})
+    draw_network(drawn, drawn_masks, ax_net)
+    ax_net.set_title(f"ordering {ordering}; cut: {', '.join(cuts) or 'none'}")
+    ax_paths.imshow(drawn_paths, cmap="Blues", vmin=0, vmax=6)
+    for (r, c), count in zip(itertools.product(range(3), range(3)),
+                             drawn_paths.flatten().tolist(), strict=True):
+        ax_paths.text(c, r, int(count), ha="center", va="center")
+    ax_paths.set_xticks(range(3), ["$x_1$", "$x_2$", "$x_3$"])
+    ax_paths.set_yticks(range(3), ["$\\hat{x}_1$", "$\\hat{x}_2$", "$\\hat{x}_3$"])
+    ax_paths.set_title("paths input -> output")
+    fig.tight_layout()
+    return fig
+
+
+explore(degrees_view, ordering=list(ORDERINGS), draw=range(8),
+        description="ordering and a draw of degrees -> masks and connectivity")
+
+# %% [markdown]
+#
 # Now the payoff. We take the wide autoencoder from above (3 inputs, 8 sigmoid hidden units, 3 outputs), give it
 # masks built by the same two functions for the ordering $x_2, x_3, x_1$, and train it on the same three pixels
 # with the same loss. Its outputs are now the conditionals $p(x_2)$, $p(x_3 \mid x_2)$ and

@@ -90,7 +90,8 @@ from arlib.models import CharRNN
 from arlib.text import CharTokenizer
 
 generator = arlib.seed(SEED)
-torch.set_num_threads(1)  # the demos are small: one thread is fast enough (and immune to busy neighbours)
+if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
+    torch.set_num_threads(1)
 device = arlib.device()
 
 vocab = CharTokenizer("helo")  # the lectures' order: h = [1, 0, 0, 0], e = [0, 1, 0, 0], ...
@@ -499,6 +500,65 @@ for tau in TEMPERATURES:
 # play (names in capitals, colons, line breaks, mostly real words) without the sense; at high temperature the
 # spelling falls apart. Karpathy's char-RNN (three layers of 512) learned even more structure, such as matching
 # brackets and markup syntax on Wikipedia (Tiny Shakespeare contains no brackets at all); our model is smaller and trained for minutes.
+#
+# ### Explore: a prefix and a temperature
+#
+# Choose a prefix and a temperature. Left: the next-character distribution after the prefix at that
+# temperature, with its entropy; right: a continuation sampled from the same random numbers for every
+# temperature. To continue a prefix we run the recurrence over it with `step` (the start token first), then
+# draw each next character with `arlib.models.sequence.draw` and feed it back. **Try** one prefix at
+# $\tau = 0.25$ and at $\tau = 2$. **Notice** that the entropy grows with $\tau$, that low temperatures
+# repeat the most common words, and that after "To be, or not to b" the model is nearly certain at any
+# temperature that has not flattened it completely.
+
+# %%
+from arlib.models.sequence import draw
+from arlib.widgets import explore
+
+PREFIXES = ["ROMEO", "To be, or not to b", "KING RICHARD III:\nWhat say",
+            "First Citizen:\nWe are"]
+
+
+@torch.no_grad()
+def continue_text(prefix: str, tau: float, length: int = 160):
+    """Next-token logits after ``prefix``, and a continuation drawn at tau."""
+    gen = torch.Generator().manual_seed(SEED)
+    start = torch.tensor([shakespeare_rnn.start_token], device=device)
+    logits, state = shakespeare_rnn.step(start)
+    for token in tokenizer.encode(prefix).tolist():
+        logits, state = shakespeare_rnn.step(torch.tensor([token], device=device), state)
+    after_prefix, drawn = logits[0], []
+    for _ in range(length):
+        token = draw(logits, torch.rand(1, generator=gen).to(device), tau)
+        drawn.append(token.item())
+        logits, state = shakespeare_rnn.step(token, state)
+    return after_prefix, tokenizer.decode(torch.tensor(drawn))
+
+
+def prefix_view(prefix: str, tau: float):
+    """The next-character distribution at tau, and one continuation."""
+    logits, continuation = continue_text(prefix, tau)
+    p_tau = torch.softmax(logits / tau, 0).cpu()
+    entropy = -(p_tau * p_tau.clamp_min(1e-12).log()).sum().item()
+    top = p_tau.argsort(descending=True)[:12]
+    fig, (ax_bar, ax_text) = plt.subplots(
+        1, 2, figsize=(12, 3.4), gridspec_kw={"width_ratios": [2, 3]})
+    ax_bar.bar(range(len(top)), p_tau[top])
+    ax_bar.set_xticks(range(len(top)), [
+        repr(tokenizer.itos[i])[1:-1].replace("\\n", "↵") for i in top])
+    ax_bar.set_ylim(0, 1)
+    ax_bar.set_title(f"next character at τ = {tau}: entropy {entropy:.2f} nats")
+    ax_text.text(0, 1, prefix + continuation, va="top", family="monospace",
+                 fontsize=8, wrap=True)
+    ax_text.set_axis_off()
+    ax_text.set_title("the prefix and a sampled continuation")
+    return fig
+
+
+explore(prefix_view, prefix=PREFIXES, tau=[0.25, 0.5, 0.8, 1.0, 1.5, 2.0],
+        description="prefix and temperature -> next-character distribution and a sample")
+
+# %% [markdown]
 #
 # ## Pros and cons of RNNs
 #

@@ -92,7 +92,8 @@ from arlib.models import GatedPixelCNN, PixelCNN, PixelRNN
 from arlib.models.pixelcnn import MaskedConv2d, raster_mask
 
 generator = arlib.seed(SEED)
-torch.set_num_threads(1)  # small models: one thread is fast enough, and a fixed thread count keeps every number reproducible
+if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
+    torch.set_num_threads(1)
 device = arlib.device()
 x_train = data.load("binarized_mnist", "train").view(-1, 1, 28, 28)
 x_valid = data.load("binarized_mnist", "valid").view(-1, 1, 28, 28)
@@ -396,6 +397,45 @@ glue("blind_pixels_4_layers", blind_counts["PixelCNN"][-1])
 # field at every depth. In a real PixelCNN the first kernel is $7 \times 7$, which moves the wedge three columns to
 # the right but does not close it (we will see it in the trained model below). The paper's Row LSTM has a related
 # gap (its triangle), and only the Diagonal BiLSTM sees the full context.
+#
+# ### Explore: any pixel, any depth
+#
+# Choose the predicted pixel and the number of layers; the two panels are the figure above for that choice.
+# **Try** a pixel near the right edge and one near the left edge at 5 layers, and the top row at any depth.
+# **Notice** that the PixelCNN's wedge is cut off by the right border (pixels near it lose little), that in the
+# top rows there is nothing above to miss, and that however deep you go the gated model's orange count stays
+# at zero.
+
+# %%
+from arlib.widgets import explore
+
+PIXELS = {"(8, 6) middle": (8, 6), "(8, 11) near the right edge": (8, 11),
+          "(8, 1) near the left edge": (8, 1), "(1, 6) second row": (1, 6)}
+
+
+def field_view(pixel: str, n_layers: int):
+    """Receptive fields of the toy PixelCNN and gated PixelCNN at one pixel."""
+    target = PIXELS[pixel]
+    torch.manual_seed(SEED)
+    toys = {"PixelCNN": PixelCNN(toy_shape, 2, 8, n_layers, kernel_size=3,
+                                 first_kernel_size=3),
+            "gated PixelCNN": GatedPixelCNN(toy_shape, 2, 8, n_layers,
+                                            kernel_size=3)}
+    box = nominal_field(toy_shape[1:], *target, reach=n_layers)
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.9))
+    for ax, (name, toy) in zip(axes, toys.items(), strict=True):
+        seen = toy.receptive_field_map(*target)[0] > 0
+        field_panel(ax, seen, box, target,
+                    f"{name}, {n_layers} layers\n"
+                    f"{int((box & ~seen).sum())} blind pixels")
+    fig.tight_layout()
+    return fig
+
+
+explore(field_view, pixel=list(PIXELS), n_layers=[1, 2, 3, 4, 5, 6],
+        description="pixel and depth -> receptive field, PixelCNN against gated")
+
+# %% [markdown]
 #
 # ## The gated PixelCNN: two stacks and gates
 #

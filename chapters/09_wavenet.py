@@ -70,7 +70,8 @@ from arlib.models import WaveNet, mu_law_decode, mu_law_encode
 from arlib.models.sequence import draw
 
 generator = arlib.seed(SEED)
-torch.set_num_threads(1)  # the demos are small: one thread is fast enough (and immune to busy neighbours)
+if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
+    torch.set_num_threads(1)
 device = arlib.device()
 RATE = 8000  # samples per second
 
@@ -348,6 +349,40 @@ print(f"the prediction of x_{T_check} moves when one of x_{seen[0] + 1}..x_{seen
       f"{len(seen)} samples; probe.receptive_field = {probe.receptive_field}")
 print("the same samples as the diagram's inputs:",
       seen == sorted(s - 1 for s in feeding_nodes(DIAGRAM_DILATIONS, T_check - 1)[0]))
+
+# %% [markdown]
+# ### Explore: design a dilation schedule
+#
+# Pick a schedule of dilations and see which inputs feed the last output (the same drawing as above, over 34
+# time steps). **Try** `2, 4, 8, 16`, which starts above 1, and `8, 4, 2, 1`, the doubling block upside down.
+# **Notice** that a schedule starting above 1 reads only every other sample, so it has holes however long its
+# reach, while the reversed block reads exactly what the doubling block reads: the order of the layers does not
+# change the set of paths, only how long each intermediate signal is.
+
+# %%
+from arlib.widgets import explore
+
+SCHEDULES = {"1, 2, 4, 8": [1, 2, 4, 8], "1, 1, 1, 1": [1, 1, 1, 1],
+             "2, 4, 8, 16": [2, 4, 8, 16], "8, 4, 2, 1": [8, 4, 2, 1],
+             "1, 3, 9": [1, 3, 9], "1, 2, 4, 8, 16": [1, 2, 4, 8, 16],
+             "1, 2, 1, 2, 1, 2": [1, 2, 1, 2, 1, 2]}
+
+
+def schedule_view(schedule: str):
+    """The connections that feed the last output, for one dilation schedule."""
+    dilations = SCHEDULES[schedule]
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(dilations) + 1.4))
+    read = draw_stack(ax, dilations, 34, f"dilations {schedule}")
+    reach = 1 + sum(dilations)
+    holes = min(reach, 34) - read
+    ax.set_xlabel(f"reach {reach} samples (1 + Σ d); inputs read {read}; "
+                  f"holes inside the reach: {holes}")
+    fig.tight_layout()
+    return fig
+
+
+explore(schedule_view, schedule=list(SCHEDULES),
+        description="dilation schedule -> which inputs feed the last output")
 
 # %% [markdown]
 # Real WaveNets repeat the doubling block several times, $1, 2, \dots, 512, 1, 2, \dots, 512, \dots$ in the paper:

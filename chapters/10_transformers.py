@@ -88,7 +88,8 @@ from arlib.book import glue
 from arlib.models import GPT
 
 generator = arlib.seed(SEED)
-torch.set_num_threads(1)  # the demos are small: one thread is fast enough (and immune to busy neighbours)
+if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
+    torch.set_num_threads(1)
 device = arlib.device()
 
 
@@ -377,6 +378,36 @@ plt.show()
 # {glue:text}`focus_entropy` nats: read it row by row to see which earlier characters each position draws on. No one
 # told the heads what to look at; these patterns are whatever helped predict the next character.
 #
+# ### Explore: every head, enlarged
+#
+# Choose a layer and a head to see its weights on the sentence at full size, with the characters on both axes.
+# **Try** the head named above as the previous-character head, then the heads of the first layer against those
+# of the last. **Notice** the heads whose rows form a band just below the diagonal (they read the last one or
+# two characters), and heads that keep returning to the same early columns, such as the start token, the colon or
+# the line break, which act as a default place to put weight.
+
+# %%
+from arlib.widgets import explore
+
+
+def attention_view(layer: int, head: int):
+    """One head's attention weights on the sentence."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.6))
+    ax.imshow(maps[layer - 1, head - 1], cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(T_s), labels, fontsize=6)
+    ax.set_yticks(range(T_s), labels, fontsize=6)
+    ax.set_xlabel("attends to (input position s)")
+    ax.set_ylabel("query (input position t)")
+    ax.set_title(f"layer {layer}, head {head}: mean weight on the previous "
+                 f"character {previous[layer - 1, head - 1]:.2f}, "
+                 f"entropy {entropy[layer - 1, head - 1]:.2f} nats", fontsize=8)
+    return fig
+
+
+explore(attention_view, layer=range(1, n_layer + 1), head=range(1, n_head + 1),
+        description="layer and head -> attention weights on a sentence")
+
+# %% [markdown]
 # ### Samples at several temperatures
 #
 # As in chapter 7, dividing the logits by a temperature $\tau$ before the softmax makes the samples safer ($\tau < 1$)
@@ -388,6 +419,30 @@ glue("sample_chars", SAMPLE_CHARS)
 for tau in TEMPERATURES:
     sample = gpt.sample(1, SAMPLE_CHARS, generator=torch.Generator().manual_seed(SEED), temperature=tau)
     print(f"===== temperature {tau} =====\n{tokenizer.decode(sample[0])}\n")
+
+# %% [markdown]
+# Temperature is not the only knob. **Top-$k$** sampling keeps the $k$ most likely characters at each step,
+# renormalised, and removes the long tail of unlikely ones that a high temperature would otherwise promote.
+# **Try** $\tau = 1.5$ with all characters, then with $k = 10$; then $k = 1$ (greedy decoding) at any
+# temperature. **Notice** that top-$k$ rescues the spelling at high temperature, and that greedy decoding falls
+# into a loop, repeating the same phrase, because it always takes the single most likely next character.
+
+# %%
+def sample_view(tau: float, top_k: str):
+    """One sample of the GPT at a temperature and a top-k."""
+    k = None if top_k == "all" else int(top_k)
+    tokens = gpt.sample(1, 240, generator=torch.Generator().manual_seed(SEED),
+                        temperature=tau, top_k=k)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.text(0, 1, tokenizer.decode(tokens[0]), va="top", family="monospace",
+            fontsize=8, wrap=True)
+    ax.set_axis_off()
+    ax.set_title(f"τ = {tau}, top-k: {top_k}", fontsize=10)
+    return fig
+
+
+explore(sample_view, tau=[0.5, 0.8, 1.0, 1.5, 2.0], top_k=["all", "1", "3", "10"],
+        description="temperature and top-k -> a GPT sample")
 
 # %% [markdown]
 # ## Generation with a key/value cache

@@ -103,3 +103,25 @@ def test_fit_with_conditioning_tuple_passes_extra_tensors(toy_data):
     labels = torch.arange(len(x_train)) % 10
     history = train.fit(Conditional(16), (x_train, labels), epochs=1, batch_size=64, lr=0.1, progress=False)
     assert history.epochs == 1
+
+
+def test_fit_and_fit_steps_train_on_arlib_device_by_default(toy_data, monkeypatch):
+    """No caller can forget the GPU: without ``device=`` both loops ask arlib.device() and move the model there."""
+    from arlib import utils
+
+    asked = []
+
+    def device():
+        asked.append(True)
+        return torch.device("meta")  # a device no model starts on, so the move shows
+
+    monkeypatch.setattr(utils, "device", device)
+    x_train, _ = toy_data
+    for run in (lambda m: train.fit(m, x_train, epochs=1, batch_size=50, lr=0.1, progress=False),
+                lambda m: train.fit_steps(m, lambda g: x_train[:50], lambda model, x: model.nll(x), steps=1,
+                                          lr=0.1, progress=False)):
+        model = IndependentBernoulli(16)
+        with pytest.raises((NotImplementedError, RuntimeError)):  # meta tensors cannot be trained: moved first
+            run(model)
+        assert model.logits.device.type == "meta"
+    assert len(asked) == 2

@@ -2,12 +2,14 @@
 
     python tools/browser.py _build/html [--screenshots _build/screenshots]
 
-Drives Debian's Chromium (`apt-get install chromium`, see ../shared/TOOLCHAIN.md) through Playwright. Any
+Drives Debian's Chromium (installed by `make setup`, see ../shared/TOOLCHAIN.md) through Playwright. Any
 request that leaves the machine is recorded and refused, so a page that needs the network shows it. For each
 page it records: outside requests, uncaught script errors, maths MathJax did not typeset (or typeset with an
 error), Markdown tables left as pipes, images that did not load, animations that are blank or do not step,
-audio that does not decode, ipywidgets (the book ships no widget JS, so a widget would be blank), the Colab
-links, every link and every element id. `broken_links` checks the links against the ids of all pages.
+explorers whose controls do not change the shown frame (each value of a select, the ends and the middle of a
+range) or whose frames do not decode, explorers over the page's byte budget, audio that does not decode,
+ipywidgets (the book ships no widget JS, so a widget would be blank), the Colab links, every link and every
+element id. `broken_links` checks the links against the ids of all pages.
 `tests/test_browser.py` turns each finding into a failing test.
 """
 
@@ -17,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 REDIRECT = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
 NOTHING_FOUND = {"math": 0, "mathUnrendered": [], "mathErrors": 0, "leftoverTex": [], "pipeTables": [], "images": 0,
-                 "brokenImages": [], "animations": [], "audio": [], "widgets": 0, "colab": [], "links": [], "ids": []}
+                 "brokenImages": [], "animations": [], "explorers": [], "audio": [], "widgets": 0, "colab": [],
+                 "links": [], "ids": []}
+EXPLORER_PAGE_BYTES = 6_000_000  # all explorers of one page (arlib.widgets.MAX_PAGE_BYTES)
 
 # Run in the page once it has loaded and MathJax has finished. Text checks skip code and notebook outputs
 # shown as text (<pre>), where TeX or pipes may be exactly what the author meant to show.
@@ -61,6 +64,40 @@ async () => {
     animations.push({frames: slider ? Number(slider.max) + 1 : 0, loaded: !!img && img.complete && img.naturalWidth > 0,
                      steps: !!first && !!lastSrc && first !== lastSrc});
   }
+  const explorers = [];
+  for (const box of document.querySelectorAll('.arlib-explorer')) {
+    const shown = () => [...box.querySelectorAll('.arlib-explorer-frame')].filter(f => !f.hidden);
+    const decoded = async (frame) => {
+      const img = frame ? frame.querySelector('img') : null;
+      if (!img) return true;
+      if (!img.complete) await new Promise(r => { img.onload = r; img.onerror = r; setTimeout(r, 2000); });
+      return img.naturalWidth > 0;
+    };
+    const first = shown();
+    const found = {id: box.id, bytes: box.outerHTML.length, controls: 0,
+                   frames: box.querySelectorAll('.arlib-explorer-frame').length,
+                   firstShown: first.length === 1 && await decoded(first[0]), moves: []};
+    for (const control of box.querySelectorAll('[data-parameter]')) {
+      found.controls += 1;
+      const start = control.value;
+      const values = control.tagName === 'SELECT' ? [...control.options].map(o => o.value)
+          : [...new Set([control.min, String(Math.round((+control.min + +control.max) / 2)), control.max])];
+      for (const value of values) {
+        const before = shown()[0];
+        const unchanged = value === control.value;  // the control already shows this value
+        control.value = value;
+        control.dispatchEvent(new Event('input', {bubbles: true}));
+        const after = shown();
+        const differs = after.length === 1 && !!before && after[0] !== before
+            && after[0].innerHTML !== before.innerHTML;
+        found.moves.push({parameter: control.getAttribute('data-parameter'), value, shown: after.length,
+                          changed: unchanged || differs, decoded: after.length === 1 && await decoded(after[0])});
+      }
+      control.value = start;
+      control.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+    explorers.push(found);
+  }
   const audio = [];
   for (const a of document.querySelectorAll('audio')) {
     if (!(a.readyState >= 1)) {
@@ -78,7 +115,7 @@ async () => {
     leftoverTex, pipeTables,
     images: images.length,
     brokenImages: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80)),
-    animations, audio,
+    animations, explorers, audio,
     widgets: document.querySelectorAll('script[type*="jupyter.widget"], .jupyter-widgets').length,
     colab: [...document.querySelectorAll('a[href^="https://colab.research.google.com/"]')].map(a => a.href),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
@@ -99,18 +136,14 @@ class PageReport:
     screenshot: Path | None = None
 
 
-def chromium(install: bool = True) -> str:
-    """The path of Debian's Chromium, installing the package (through the package registry) if it is missing."""
+INSTALL_CHROMIUM = "sudo apt-get install -y chromium"  # what `make setup` runs as root (Makefile: chromium)
+
+
+def chromium() -> str:
+    """The path of Debian's Chromium. Installing it is the set-up's job (`make setup`), never a test's."""
     path = shutil.which("chromium")
-    if path is None and install:
-        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
-        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False,
-                       capture_output=True)
-        path = shutil.which("chromium")
     if path is None:
-        raise RuntimeError("Chromium is not installed and `apt-get install chromium` failed")
+        raise RuntimeError(f"Chromium is not installed: run `make setup` as root, or `{INSTALL_CHROMIUM}`")
     return path
 
 
@@ -193,6 +226,18 @@ def problems(report: PageReport) -> list[str]:
     for i, anim in enumerate(found["animations"]):
         if not (anim["loaded"] and anim["frames"] > 1 and anim["steps"]):
             issues.append(f"{name}: animation {i} is blank or does not step: {anim}")
+    for explorer in found["explorers"]:
+        label = f"{name}: explorer {explorer['id']}"
+        if not explorer["firstShown"] or not explorer["controls"]:
+            issues.append(f"{label} shows no first frame or has no control: {explorer}")
+        for move in explorer["moves"]:
+            if move["shown"] != 1 or not move["decoded"]:
+                issues.append(f"{label}: frame for {move['parameter']} = {move['value']} does not show or decode")
+            elif not move["changed"]:
+                issues.append(f"{label}: moving {move['parameter']} to {move['value']} does not change the frame")
+    explorer_bytes = sum(explorer["bytes"] for explorer in found["explorers"])
+    if explorer_bytes > EXPLORER_PAGE_BYTES:
+        issues.append(f"{name}: explorers take {explorer_bytes:,} bytes, over the page budget {EXPLORER_PAGE_BYTES:,}")
     issues += [f"{name}: audio {i} does not play: {a}" for i, a in enumerate(found["audio"])
                if a["error"] or not a["duration"] > 0]
     if found["widgets"]:

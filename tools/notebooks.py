@@ -74,6 +74,7 @@ def execute(source: Path, timeout: int = 900) -> Path:
     notebook = build(source)
     env_backup = dict(os.environ)
     os.environ["TQDM_DISABLE"] = "1"  # progress bars are for live sessions, not for the static page
+    os.environ["ARLIB_STATIC_EXPLORERS"] = "1"  # committed explorers are the static ones (no dead widget views)
     try:
         start = time.perf_counter()
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
