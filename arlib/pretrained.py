@@ -98,13 +98,14 @@ def load(name: str, device: torch.device | str | None = None) -> AutoregressiveM
     return model.to(device or "cpu").eval()
 
 
-def retrain(name: str, batch, loss, *, evaluate=None, seed: int = 0,
-            device: torch.device | str | None = None) -> AutoregressiveModel:
+def retrain(name: str, batch, loss, *, evaluate=None, seed: int = 0, steps: int | None = None,
+            checkpoint: str | Path | None = None, device: torch.device | str | None = None) -> AutoregressiveModel:
     """A fresh model of a shipped model's architecture, trained with the step recipe in its sidecar.
 
     For the models of ``scripts/train_sequence.py``: ``batch``, ``loss`` and ``evaluate`` are as in
     :func:`arlib.train.fit_steps`; the recipe gives the steps, learning-rate schedule, weight decay, Adam
-    betas, clipping, evaluation interval and early stopping (which needs ``evaluate``).
+    betas, clipping, evaluation interval and early stopping (which needs ``evaluate``). ``steps`` shortens
+    the run (the schedule is laid over the shorter run); ``checkpoint`` makes it resumable.
     """
     from arlib import train
 
@@ -112,10 +113,15 @@ def retrain(name: str, batch, loss, *, evaluate=None, seed: int = 0,
     recipe = meta["recipe"]
     torch.manual_seed(seed)
     model = getattr(models, meta["class"])(**meta["config"])
-    train.fit_steps(model, batch, loss, steps=recipe["iters"], lr=recipe["lr"], min_lr=recipe["min_lr"],
-                    warmup=recipe["warmup"], weight_decay=recipe["weight_decay"], betas=tuple(recipe["betas"]),
-                    grad_clip=recipe["grad_clip"], evaluate=evaluate, eval_every=recipe.get("eval_every", 250),
-                    keep_best=recipe.get("keep_best", False), seed=seed, device=device)
+    warmup, eval_every = recipe["warmup"], recipe.get("eval_every", 250)
+    if steps is None:
+        steps = recipe["iters"]
+    else:  # a shortened run keeps the schedule's proportions
+        warmup, eval_every = round(warmup * steps / recipe["iters"]), min(eval_every, steps)
+    train.fit_steps(model, batch, loss, steps=steps, lr=recipe["lr"], min_lr=recipe["min_lr"], warmup=warmup,
+                    weight_decay=recipe["weight_decay"], betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"],
+                    evaluate=evaluate, eval_every=eval_every, keep_best=recipe.get("keep_best", False),
+                    checkpoint=checkpoint, seed=seed, device=device)
     return model
 
 

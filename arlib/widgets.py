@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from arlib.utils import progress_bar
 
 MAX_FRAMES = 240                 # frames in one explorer
 MAX_BYTES = 2_000_000            # bytes of one explorer's static HTML
@@ -106,7 +107,7 @@ class Explorer:
         self.element_id = f"arlib-explorer-{_count}"
         self.frames: dict[tuple[int, ...], str] = {}
         keys = list(itertools.product(*(range(len(v)) for v in self.params.values())))
-        for key in tqdm(keys, desc="rendering frames", leave=False):
+        for key in progress_bar(keys, desc="rendering frames", leave=False):
             self.frames[key] = self._render(key)
         self.static_html = self._static_html()
         self._check_bytes()

@@ -13,6 +13,7 @@ SEED = 0
 QUICK = not torch.cuda.is_available()  # CPU: shipped weights, small settings. GPU: train from scratch.
 EPOCHS = 5 if QUICK else 30            # gradient-descent epochs for the baseline (closed form needs none)
 N_SHOW = 40                            # digits per figure
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 1. Why autoregressive models? The MNIST motivation
@@ -244,7 +245,8 @@ glue("bernoulli_test_bpd", round(result.bits_per_dim, 4))
 print(f"IndependentBernoulli: test NLL {result.nll:.2f} nats per image = {result.bits_per_dim:.4f} bits per dimension")
 
 sgd_model = arlib.models.IndependentBernoulli(784)
-history = train.fit(sgd_model, x_train, x_valid, epochs=EPOCHS, batch_size=100, lr=0.05, seed=SEED)
+history = train.fit(sgd_model, x_train, x_valid, epochs=EPOCHS, batch_size=100, lr=0.05, seed=SEED,
+                    checkpoint=None if QUICK else f"{CHECKPOINTS}/01_bernoulli_sgd.pt")
 print("validation NLL per epoch:", [round(v, 2) for v in history.valid_nll])
 ax = plot.loss_curves({"gradient descent": history})
 ax.axhline(train.evaluate(model, x_valid).nll, color="k", lw=1, label="closed-form optimum (valid)")
@@ -312,7 +314,8 @@ def threshold_view(threshold: float):
                              gridspec_kw={"width_ratios": [6, 1]})
     plot.show_images(x[:10], n_cols=10, ax=axes[0],
                      title=f"threshold {threshold:.1f}: {x.mean():.1%} of pixels are ink")
-    axes[1].imshow(torch.sigmoid(fitted.logits).reshape(28, 28), cmap="gray_r")
+    axes[1].imshow(torch.sigmoid(fitted.logits).detach().reshape(28, 28),
+                   cmap="gray_r")
     axes[1].set_title(f"NLL {nll:.1f} nats")
     axes[1].set_axis_off()
     return fig

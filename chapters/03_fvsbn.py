@@ -11,12 +11,13 @@ import torch
 
 SEED = 0
 QUICK = not torch.cuda.is_available()  # CPU: shipped weights and a short live run. GPU: train from scratch.
-EPOCHS = 100                           # full run (GPU only): maximum epochs, early stopping on validation NLL
+EPOCHS = 60                            # full run (GPU only): maximum epochs, early stopping on validation NLL
 PATIENCE = 5                           # full run: epochs without a better validation NLL before stopping
 DEMO_TRAIN = 2000                      # live demonstration: training images ...
 DEMO_EPOCHS = 15                       # ... and epochs (20 Adam steps each)
 N_CHECK = 100                          # test images used to check the implementations against each other
 N_SHOW = 40                            # samples per figure
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 3. FVSBN: one logistic regression per pixel
@@ -191,7 +192,7 @@ print(f"arlib counts {library.n_parameters():,} parameters: n(n+1)/2, not the nÂ
 
 # %% [markdown]
 # The three computations agree. The dense $n \times n$ weight tensor stores $n^2$ numbers, but the
-# $n(n-1)/2$ entries on and above the diagonal are multiplied by zero forever; they receive zero gradient and
+# $n(n+1)/2$ entries on and above the diagonal are multiplied by zero forever; they receive zero gradient and
 # are not counted as parameters. Here is the mask (for a small $n$, so the cells are visible) next to the
 # full $784 \times 784$ one:
 
@@ -234,6 +235,7 @@ print("validation NLL per epoch:", [round(v, 1) for v in demo_history.valid_nll]
 # chapter repeats it from scratch.
 
 # %%
+FULL_LR = 5e-3  # the learning rate of the full run (scripts/train_classical.py fvsbn)
 if QUICK:
     model = pretrained.load("fvsbn-binarized-mnist", device)
     sidecar = pretrained.info("fvsbn-binarized-mnist")
@@ -241,14 +243,15 @@ if QUICK:
     print("loaded the shipped weights; trained with", repr(sidecar["command"]))
 else:
     model = FVSBN(n).to(device)
-    history = train.fit(model, x_train, x_valid, epochs=EPOCHS, batch_size=100, lr=5e-3, patience=PATIENCE,
-                        weight_decay=1e-4, seed=SEED, device=device)  # as scripts/train_classical.py
+    history = train.fit(model, x_train, x_valid, epochs=EPOCHS, batch_size=100, lr=FULL_LR, patience=PATIENCE,
+                        weight_decay=1e-4, seed=SEED, device=device,  # as scripts/train_classical.py
+                        checkpoint=f"{CHECKPOINTS}/03_fvsbn.pt")
 print(f"{history.epochs} epochs, best validation NLL {history.best_valid_nll:.2f} nats at epoch {history.best_epoch}")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 plot.loss_curves({f"{DEMO_TRAIN:,} images, lr 1e-2": demo_history}, ax=axes[0])
 axes[0].set_title("live demonstration")
-plot.loss_curves({"50,000 images, lr 1e-3": history}, ax=axes[1])
+plot.loss_curves({f"{len(x_train):,} images, lr {FULL_LR:g}": history}, ax=axes[1])
 axes[1].set_title("full run" + (" (from the shipped sidecar)" if QUICK else ""))
 plt.tight_layout()
 plt.show()

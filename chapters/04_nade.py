@@ -14,6 +14,7 @@ QUICK = not torch.cuda.is_available()  # CPU: shipped weights, small demos. GPU:
 HIDDEN = 500                           # hidden units d of the binarized-MNIST NADE
 EPOCHS = 40                            # full run (GPU only): maximum epochs, early stopping on validation NLL
 PATIENCE = 5                           # full run: epochs without a better validation NLL before stopping
+TRAIN_IMAGES = 50_000                  # full run: training images (all of binarized MNIST's training split)
 N_TIMING = 50                          # images in the timing of the running sum against the naive loop
 N_SHOW = 20                            # samples in the static figure
 N_ANIMATE = 4                          # digits drawn in the animation (28 frames, one per image row)
@@ -23,6 +24,7 @@ DEEP_EPOCHS = 10 if QUICK else 100     # epochs of the DeepNADE
 SMALL_HIDDEN = 128                     # hidden units of the 14 x 14 models
 N_LEVELS = 4                           # grey levels K of the categorical demo
 N_ORDER_TEST = 500                     # test images scored under several orderings (each costs 196 passes)
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 4. NADE: a hidden layer per conditional, with shared weights
@@ -196,8 +198,8 @@ if QUICK:
     print("loaded the shipped weights; trained with", repr(sidecar["command"]), "on", sidecar["machine"])
 else:
     model = NADE(n, HIDDEN).to(device)
-    history = train.fit(model, x_train, x_valid, epochs=EPOCHS, batch_size=100, lr=1e-3, patience=PATIENCE,
-                        seed=SEED, device=device)
+    history = train.fit(model, x_train[:TRAIN_IMAGES], x_valid, epochs=EPOCHS, batch_size=100, lr=1e-3,
+                        patience=PATIENCE, seed=SEED, device=device, checkpoint=f"{CHECKPOINTS}/04_nade.pt")
 print(f"{history.epochs} epochs, best validation NLL {history.best_valid_nll:.2f} nats at epoch {history.best_epoch}")
 nade = copy.deepcopy(model).cpu()  # a CPU copy for the small experiments below
 W, c, V, b = (p.detach() for p in (nade.W, nade.c, nade.V, nade.b))
@@ -406,8 +408,10 @@ q_train = small_digits(mnist_train[:SMALL_TRAIN], N_LEVELS)
 q_test = small_digits(mnist_test, N_LEVELS)
 m = q_train.shape[1]
 categorical = NADE(m, SMALL_HIDDEN, n_categories=N_LEVELS)
-cat_history = train.fit(categorical, q_train, None, epochs=SMALL_EPOCHS, batch_size=100, lr=1e-2, seed=SEED)
+cat_history = train.fit(categorical, q_train, None, epochs=SMALL_EPOCHS, batch_size=100, lr=1e-2, seed=SEED,
+                        checkpoint=None if QUICK else f"{CHECKPOINTS}/04_categorical_nade.pt")
 cat_result = train.evaluate(categorical, q_test)
+categorical = categorical.cpu()  # the hand computation below runs on the CPU
 
 counts = F.one_hot(q_train, N_LEVELS).sum(0).float() + 1  # (196, K) smoothed counts per pixel
 log_freq = (counts / counts.sum(1, keepdim=True)).log()
@@ -498,7 +502,9 @@ x2_train = small_digits(mnist_train[:SMALL_TRAIN], 2)
 x2_test = small_digits(mnist_test, 2)
 deep = NADE(m, SMALL_HIDDEN, order_agnostic=True, n_layers=2)
 print(deep.net)
-deep_history = train.fit(deep, x2_train, None, epochs=DEEP_EPOCHS, batch_size=100, lr=3e-3, seed=SEED)
+deep_history = train.fit(deep, x2_train, None, epochs=DEEP_EPOCHS, batch_size=100, lr=3e-3, seed=SEED,
+                         checkpoint=None if QUICK else f"{CHECKPOINTS}/04_deep_nade.pt")
+deep = deep.cpu()  # trained on arlib.device(); the hand-written checks below run on the CPU
 print("training loss (order-agnostic estimate) per epoch:", [round(v, 2) for v in deep_history.train_nll])
 
 order = torch.randperm(m, generator=generator)
@@ -584,7 +590,7 @@ plt.show()
 # (grey: unknown); the bottom row fills every unknown pixel with the network's probability of ink given the
 # known ones, $p(x_j = 1 \mid x_{\text{known}})$, all from one pass of `deep.net`. **Try** 25 known pixels in
 # raster order against 25 in a random order. **Notice** that a raster prefix only shows the empty top rows, so
-# the belief is a blurry average digit, while 25 scattered pixels already pin down the stroke; the title
+# the belief is a blurry average digit, while 25 scattered pixels already sketch the outline; the title
 # gives each ordering's test NLL from the table above.
 
 # %%

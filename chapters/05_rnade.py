@@ -17,6 +17,8 @@ GRID = 200              # points on the x-axis of the density plots (half of it 
 N_PAIRS = 1000          # test digits averaged in the two-pixel density
 N_PIXEL_TRAIN = 5_000   # training values of one pixel for the choice-of-K experiment
 STEPS = 150             # Adam steps per K in that experiment
+EPOCHS = None           # GPU path: epochs of each RNADE (None: the recipe in its sidecar)
+CHECKPOINTS = "checkpoints"  # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 5. RNADE: autoregressive densities for real numbers
@@ -219,8 +221,9 @@ else:
         recipe = meta["recipe"]
         arlib.seed(SEED)
         model = RNADE(**meta["config"])
-        histories[label] = train.fit(model, x_train, x_valid, epochs=recipe["epochs"], batch_size=recipe["batch_size"],
-                                     lr=recipe["lr"], patience=recipe["patience"], seed=SEED, device=device)
+        histories[label] = train.fit(model, x_train, x_valid, epochs=EPOCHS or recipe["epochs"],
+                                     batch_size=recipe["batch_size"], lr=recipe["lr"], patience=recipe["patience"],
+                                     seed=SEED, device=device, checkpoint=f"{CHECKPOINTS}/05_{name}.pt")
         rnades[label] = model.cpu().eval()
 rnade = rnades["RNADE, K = 10"]
 print(rnade)
@@ -589,10 +592,11 @@ glue("k20_pixel_nll", round(k_results[20][1], 3))
 # ### Explore: one pixel's density as K grows
 #
 # Pick $K$ to see the fitted mixture (line) over the histogram of the pixel's test values, with each component
-# drawn dashed at its weight. **Try** $K = 1$, then 3, then 20. **Notice** that one Gaussian must stretch
-# over both the pile of background values and the spread of ink values, so it wastes density on values
-# nobody uses; a few components already put a narrow spike on the background pile, and the extra components
-# of $K = 20$ mostly split the existing bumps, which is why the NLL column above flattens.
+# drawn dashed at its weight. **Try** $K = 1$, then 3, then 20. **Notice** that the values of this central
+# pixel are spread almost evenly between 0 and 1, with a small spike near 0: one Gaussian is a bell over that
+# box and spills density outside it, where no value can fall. Three components already add the spike and
+# square the shoulders; the twenty of $K = 20$ tile the box with many small bumps for a small further gain,
+# which is why the NLL column above flattens.
 
 # %%
 from arlib.widgets import explore

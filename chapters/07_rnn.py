@@ -20,6 +20,8 @@ SENSITIVITY_LENGTH = 100               # context length in the vanishing-gradien
 SAMPLE_CHARS = 300                     # characters per Shakespeare sample
 TEMPERATURES = [0.5, 0.8, 1.0, 1.5]    # sampling temperatures shown
 N_NAMES = 24                           # generated names per temperature
+STEPS = None                           # GPU path: steps of each char-RNN (None: the recipe in its sidecar)
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 7. Recurrent networks and the char-RNN
@@ -304,7 +306,8 @@ for cell in ("rnn", "lstm"):
     live[cell] = CharRNN(tokenizer.vocab_size, LIVE_HIDDEN, cell=cell)
     live_history[cell] = train.fit_steps(live[cell], shakespeare_batch, mean_nll, steps=LIVE_STEPS, lr=3e-3,
                                          min_lr=3e-4, warmup=LIVE_STEPS // 10, evaluate=valid_loss,
-                                         eval_every=max(1, LIVE_STEPS // 10), seed=SEED, device=device)
+                                         eval_every=max(1, LIVE_STEPS // 10), seed=SEED, device=device,
+                                         checkpoint=None if QUICK else f"{CHECKPOINTS}/07_live_{cell}.pt")
     print(f"{cell:4s} ({live[cell].n_parameters():,} parameters): validation loss "
           f"{live_history[cell].valid_loss[-1]:.3f} nats/char after {LIVE_STEPS} steps")
 
@@ -346,7 +349,7 @@ if QUICK:
     shakespeare_rnn = pretrained.load("charrnn-tinyshakespeare", device)
 else:  # train the shipped recipe from scratch (its sizes and settings are in the sidecar)
     shakespeare_rnn = pretrained.retrain("charrnn-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED,
-                                         device=device)
+                                         steps=STEPS, checkpoint=f"{CHECKPOINTS}/07_charrnn.pt", device=device)
 shakespeare_rnn = shakespeare_rnn.cpu()
 
 blocks = text.random_blocks(valid_tokens, SENSITIVITY_LENGTH, 50, torch.Generator().manual_seed(SEED))
@@ -508,8 +511,8 @@ for tau in TEMPERATURES:
 # temperature. To continue a prefix we run the recurrence over it with `step` (the start token first), then
 # draw each next character with `arlib.models.sequence.draw` and feed it back. **Try** one prefix at
 # $\tau = 0.25$ and at $\tau = 2$. **Notice** that the entropy grows with $\tau$, that low temperatures
-# repeat the most common words, and that after "To be, or not to b" the model is nearly certain at any
-# temperature that has not flattened it completely.
+# repeat the most common words, and that after "To be, or not to b" the model favours "e" strongly but not
+# absolutely, even at $\tau = 1$: it has learned spelling, not the quotation.
 
 # %%
 from arlib.models.sequence import draw
@@ -548,8 +551,8 @@ def prefix_view(prefix: str, tau: float):
         repr(tokenizer.itos[i])[1:-1].replace("\\n", "↵") for i in top])
     ax_bar.set_ylim(0, 1)
     ax_bar.set_title(f"next character at τ = {tau}: entropy {entropy:.2f} nats")
-    ax_text.text(0, 1, prefix + continuation, va="top", family="monospace",
-                 fontsize=8, wrap=True)
+    shown = (prefix + continuation).replace("$", r"\$")  # "$" is not maths here
+    ax_text.text(0, 1, shown, va="top", family="monospace", fontsize=9, wrap=True)
     ax_text.set_axis_off()
     ax_text.set_title("the prefix and a sampled continuation")
     return fig
@@ -605,7 +608,8 @@ else:  # the shipped recipe: train on all but the last training names, keep the 
         return fit_names.batch(torch.randint(len(fit_names), (recipe["batch_size"],), generator=gen))
 
     names_rnn = pretrained.retrain("charrnn-names", names_batch, names_nll,
-                                   evaluate=lambda model: text.names_loss(model, valid_names), seed=SEED, device=device)
+                                   evaluate=lambda model: text.names_loss(model, valid_names), seed=SEED,
+                                   steps=STEPS, checkpoint=f"{CHECKPOINTS}/07_charrnn_names.pt", device=device)
 names_rnn = names_rnn.cpu()
 meta = pretrained.info("charrnn-names")
 names_measured = text.names_loss(names_rnn, test_names)

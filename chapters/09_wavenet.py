@@ -18,6 +18,7 @@ N_GENERATED = 2 if QUICK else 4        # generated clips, and continued real cli
 PROMPT_SECONDS = 0.05                  # prompt of a continuation: this much of a real word after its onset (+ 50 ms before)
 TIMING_LENGTHS = [80, 160, 320, 640]   # generated lengths (samples) in the naive-vs-cached timing
 DIAGRAM_DILATIONS = [1, 2, 4, 8]       # the small dilated stack drawn in the receptive-field diagram
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 9. WaveNet
@@ -498,11 +499,12 @@ def bits_loss(model: WaveNet, x: torch.Tensor, weight: torch.Tensor) -> torch.Te
     return -(model.token_log_probs(x) * weight).sum() / weight.sum() / math.log(2)  # bits per counted sample
 
 
-def train_wavenet(config: dict, steps: int, context: int) -> WaveNet:
+def train_wavenet(config: dict, steps: int, context: int, checkpoint: str | None = None) -> WaveNet:
     torch.manual_seed(SEED)
     model = WaveNet(**config)
     train.fit_steps(model, crop_batch(model.receptive_field, context), bits_loss, steps=steps, lr=2e-3, min_lr=2e-4,
-                    warmup=min(100, steps // 10), weight_decay=0.0, grad_clip=1.0, seed=SEED, device=device)
+                    warmup=min(100, steps // 10), weight_decay=0.0, grad_clip=1.0, seed=SEED, device=device,
+                    checkpoint=checkpoint)
     return model.cpu().eval()
 
 
@@ -512,7 +514,7 @@ if shipped and QUICK:
     print(f"loaded {NAME}: trained with {meta['command']!r} in {meta['train_seconds'] / 60:.0f} min "
           f"({meta['recipe']['iters']} steps)")
 elif not QUICK:
-    wavenet = train_wavenet(FULL_CONFIG, TRAIN_STEPS, context=1000)
+    wavenet = train_wavenet(FULL_CONFIG, TRAIN_STEPS, context=1000, checkpoint=f"{CHECKPOINTS}/09_wavenet.pt")
     print(f"trained the full-size WaveNet on this page for {TRAIN_STEPS} steps")
 else:
     wavenet = train_wavenet(STANDIN_CONFIG, TRAIN_STEPS, context=500)

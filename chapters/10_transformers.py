@@ -18,6 +18,8 @@ TIMING_LENGTHS = [32, 64, 128, 256]    # generated lengths in the key/value-cach
 PIXEL_STEPS = 150 if QUICK else 6000   # only if no pixel GPT is shipped: training steps of the one made here
 PIXEL_TEST = 1000 if QUICK else 10_000  # binarized-MNIST test images scored by the pixel GPT (784 tokens each)
 N_PIXEL_SAMPLES = 20                   # digits sampled from the pixel GPT
+STEPS = None                           # GPU path: steps of each GPT retrained from its sidecar (None: the recipe's)
+CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resumed when the cell is re-run
 
 # %% [markdown]
 # # 10. Transformers
@@ -268,7 +270,8 @@ def mean_nll(model, x: torch.Tensor) -> torch.Tensor:
 
 
 gpt = (pretrained.load("gpt-tinyshakespeare") if QUICK  # GPU: the sidecar's recipe, trained from scratch
-       else pretrained.retrain("gpt-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED, device=device)).cpu()
+       else pretrained.retrain("gpt-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED, steps=STEPS,
+                               checkpoint=f"{CHECKPOINTS}/10_gpt.pt", device=device)).cpu()
 lstm = pretrained.load("charrnn-tinyshakespeare")
 meta = pretrained.info("gpt-tinyshakespeare")
 glue("valid_blocks", VALID_BLOCKS)
@@ -434,8 +437,8 @@ def sample_view(tau: float, top_k: str):
     tokens = gpt.sample(1, 240, generator=torch.Generator().manual_seed(SEED),
                         temperature=tau, top_k=k)
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.text(0, 1, tokenizer.decode(tokens[0]), va="top", family="monospace",
-            fontsize=8, wrap=True)
+    shown = tokenizer.decode(tokens[0]).replace("$", r"\$")  # "$" is not maths here
+    ax.text(0, 1, shown, va="top", family="monospace", fontsize=8, wrap=True)
     ax.set_axis_off()
     ax.set_title(f"τ = {tau}, top-k: {top_k}", fontsize=10)
     return fig
@@ -532,7 +535,8 @@ if shipped and QUICK:
     print(f"loaded {PIXEL_NAME}: {pixel_meta['config']}, trained with {pixel_meta['command']!r} "
           f"in {pixel_meta['train_seconds']:.0f} s; full test split NLL {pixel_meta['metrics']['test_nll']:.2f} nats")
 elif shipped:
-    pixel_gpt = pretrained.retrain(PIXEL_NAME, pixel_batch, pixel_loss, seed=SEED, device=device).cpu()
+    pixel_gpt = pretrained.retrain(PIXEL_NAME, pixel_batch, pixel_loss, seed=SEED, steps=STEPS,
+                                   checkpoint=f"{CHECKPOINTS}/10_pixel_gpt.pt", device=device).cpu()
     print(f"trained the {PIXEL_NAME} recipe on this page: {pretrained.info(PIXEL_NAME)['config']}")
 else:
     torch.manual_seed(SEED)
@@ -624,8 +628,9 @@ COSTS = {  # (one likelihood evaluation, sampling) for n dimensions, hidden widt
     "PixelRNN": ("H sequential row steps", "n passes"),
     "WaveNet": ("1 causal-conv pass, parallel", "n steps, cached"),
 }
-UNITS = {"binarized_mnist": "nats/image", "tinyshakespeare": "nats/char (valid)", "names": "nats/char",
-         "mnist8x8": "nats/image (density)", "fsdd": "bits/sample (μ-law)"}
+UNITS = {"binarized_mnist": "nats/image", "thresholded_mnist": "nats/image (thresh.)",
+         "tinyshakespeare": "nats/char (valid)", "names": "nats/char", "mnist8x8": "nats/image (density)",
+         "fsdd": "bits/sample (μ-law)"}
 
 
 def examples_per_epoch(meta: dict) -> int | None:
@@ -662,9 +667,17 @@ def test_metric(meta: dict, row: dict) -> float | None:
 n_train_names = len(text.names_split()[0])
 results_file = Path(arlib.__file__).resolve().parent.parent / "benchmarks" / "results.json"
 result_rows = json.loads(results_file.read_text()).get("models", {}).get("rows", {}) if results_file.exists() else {}
+trained_here = {} if QUICK else {  # GPU path: this page's models replace their sidecar rows
+    "gpt-tinyshakespeare": (gpt, gpt_valid["loss"], f"this page, {VALID_BLOCKS} valid blocks"),
+    PIXEL_NAME: (pixel_gpt, pixel_nll, f"this page, {len(subset):,} random test images")}
 table = []
 for name in pretrained.available():
     meta, row = pretrained.info(name), result_rows.get(name, {})
+    if name in trained_here:
+        model_here, value, source = trained_here[name]
+        table.append((f"{name} (trained here)", meta["dataset"], model_here.n_parameters(), *COSTS["GPT"], value,
+                      None, None, source))
+        continue
     label = name + (" (mask ensemble)" if "test_nll_ensemble" in meta.get("metrics", {}) else "")
     table.append((label, meta["dataset"], meta["n_parameters"], *COSTS.get(meta["class"], ("?", "?")),
                   test_metric(meta, row), meta.get("train_seconds"), seconds_per_epoch(meta, row), "measured"))

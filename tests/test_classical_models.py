@@ -59,11 +59,12 @@ def binary_models(n: int):
         ("nade-oa-order", perturbed(NADE(n, 7, order_agnostic=True), 4, 0.5), {"order": OA_ORDER[n]}),
         ("made", perturbed(MADE(n, [10, 9]), 5), {"mask_index": 0}),
         ("made-random-1", perturbed(MADE(n, [12, 12], n_masks=3, order="random"), 6), {"mask_index": 1}),
+        ("made-direct", perturbed(MADE(n, [10], n_masks=2, order="random", direct=True), 22), {"mask_index": 1}),
     ]
 
 
 # ---------------------------------------------------------------------------- normalisation
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_binary_models_normalise_exactly(case):
     name, model, kw = binary_models(6)[case]
     log_p = model.log_prob(all_values(6), **kw)
@@ -111,6 +112,7 @@ def test_rnade_two_dimensions_integrate_to_one():
 def ar_cases():
     n = 7
     made = perturbed(MADE(n, [14, 14], n_masks=2, order="random", seed=1), 11)
+    direct = perturbed(MADE(n, [6], n_masks=2, order="random", seed=2, direct=True), 23)
     return [
         ("fvsbn", perturbed(FVSBN(n), 12), lambda m, x: m.conditionals(x), list(range(n)), 2),
         ("nade", perturbed(NADE(n, 6), 13), lambda m, x: m.conditionals(x), list(range(n)), 2),
@@ -120,10 +122,11 @@ def ar_cases():
          lambda m, x: m.conditionals(x, order=[6, 2, 0, 4, 1, 5, 3]), [6, 2, 0, 4, 1, 5, 3], 2),
         ("made-0", made, lambda m, x: m.conditionals(x, mask_index=0), made.order(0).tolist(), 2),
         ("made-1", made, lambda m, x: m.conditionals(x, mask_index=1), made.order(1).tolist(), 2),
+        ("made-direct", direct, lambda m, x: m.conditionals(x, mask_index=1), direct.order(1).tolist(), 2),
     ]
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_conditionals_only_look_at_the_past(case):
     name, model, conditionals, order, k = ar_cases()[case]
     gen = torch.Generator().manual_seed(case)
@@ -143,7 +146,7 @@ def test_conditionals_only_look_at_the_past(case):
 
 
 # ---------------------------------------------------------------------------- samples vs log_prob
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_binary_samples_match_log_prob(case):
     name, model, kw = binary_models(4)[case]
     samples = model.sample(20000, generator=torch.Generator().manual_seed(case), **kw)
@@ -364,3 +367,20 @@ def test_saved_state_holds_no_masks_and_reloads_them():
             assert torch.equal(a, b)
     x = made.sample(8, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(other.log_prob_ensemble(x), made.log_prob_ensemble(x))
+
+
+def test_made_direct_connections_are_masked_counted_and_saved(tmp_path):
+    """The direct input->output term keeps only A_ij with m(x_j) < m(x_i), counts those, and round-trips."""
+    model = MADE(5, [8], n_masks=2, order="random", seed=3, direct=True)
+    for k in range(2):
+        degree = model.degrees(k)[0]
+        torch.testing.assert_close(model.mask_direct[k], (degree[:, None] > degree[None, :]).float())
+    assert model.n_parameters() == MADE(5, [8], n_masks=2, order="random", seed=3).n_parameters() \
+        + int(model.mask_direct.amax(0).sum())
+    assert bool((model.direct.weight[model.mask_direct.amax(0) == 0] == 0).all())  # never-used weights are 0
+    torch.save(model.state_dict(), tmp_path / "made.pt")
+    loaded = MADE(5, [8], n_masks=2, order="random", seed=3, direct=True)
+    loaded.load_state_dict(torch.load(tmp_path / "made.pt"))
+    x = torch.randint(0, 2, (4, 5)).float()
+    torch.testing.assert_close(loaded.log_prob(x, mask_index=1), model.log_prob(x, mask_index=1))
+    assert model.config["direct"] is True

@@ -49,7 +49,7 @@ def raster_index(shape: tuple[int, int, int]) -> torch.Tensor:
     return (i * W + j) * C + c
 
 
-IMAGE_MODELS = ["pixelcnn", "pixelcnn-k7", "gated", "gated-conditional", "pixelrnn"]
+IMAGE_MODELS = ["pixelcnn", "pixelcnn-k7", "gated", "gated-conditional", "pixelrnn", "pixelrnn-diagonal"]
 
 
 def image_model(name: str, shape: tuple[int, int, int], k: int, seed: int = 0):
@@ -60,6 +60,7 @@ def image_model(name: str, shape: tuple[int, int, int], k: int, seed: int = 0):
         "gated": lambda: GatedPixelCNN(shape, k, hidden, 3),
         "gated-conditional": lambda: GatedPixelCNN(shape, k, hidden, 2, n_classes=3),
         "pixelrnn": lambda: PixelRNN(shape, k, hidden, 2, first_kernel_size=3),
+        "pixelrnn-diagonal": lambda: PixelRNN(shape, k, hidden, 2, first_kernel_size=3, recurrence="diagonal"),
     }[name]
     torch.manual_seed(seed)
     return perturbed(make(), 100 + seed, 0.7)
@@ -366,3 +367,25 @@ def test_classify_is_the_label_of_highest_likelihood():
     assert torch.equal(model.classify(x, batch_size=3), by_class.argmax(1))
     with pytest.raises(ValueError, match="unconditional"):
         GatedPixelCNN((1, 4, 4), 2, 4, 2).classify(x)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 6), (3, 4, 4)])
+def test_diagonal_bilstm_sees_every_earlier_pixel(shape):
+    """Unlike the Row LSTM's triangle and the PixelCNN's blind spot: the whole context, nothing later."""
+    model = image_model("pixelrnn-diagonal", shape, 2)
+    C, H, W = shape
+    for i, j in [(H - 1, 1), (H - 1, W - 1), (2, 0)]:
+        seen = model.receptive_field_map(i, j, channel=C - 1) > 0  # (C, H, W) for the last channel's prediction
+        expected = torch.zeros(C, H, W, dtype=torch.bool)
+        expected[:, :i] = True  # every channel of every earlier pixel
+        expected[:, i, :j] = True
+        expected[: C - 1, i, j] = True  # and the earlier channels of this pixel
+        assert torch.equal(seen, expected), (i, j, seen)
+
+
+def test_sequential_steps_rows_against_diagonals():
+    row = PixelRNN((1, 28, 28), 2, 4, 3)
+    diagonal = PixelRNN((1, 28, 28), 2, 4, 3, recurrence="diagonal")
+    assert row.sequential_steps() == 3 * 28 and diagonal.sequential_steps() == 3 * (2 * 28 - 1)
+    with pytest.raises(ValueError, match="recurrence must be 'row' or 'diagonal'"):
+        PixelRNN((1, 4, 4), 2, 4, 1, recurrence="zigzag")

@@ -82,3 +82,12 @@ def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
         assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="keep_best needs an evaluate"):
         pretrained.retrain("toy-rnn", batch, loss)
+    # a shortened run (a chapter's GPU path at tiny sizes) keeps the schedule's proportions and checkpoints
+    short = pretrained.retrain("toy-rnn", batch, loss, evaluate=valid, seed=2, steps=6, checkpoint=tmp_path / "c.pt")
+    torch.manual_seed(2)
+    direct = CharRNN(3, 8, n_layers=2, dropout=0.1)
+    train.fit_steps(direct, batch, loss, steps=6, lr=3e-3, min_lr=3e-4, warmup=1, weight_decay=0.1, betas=(0.9, 0.99),
+                    grad_clip=1.0, evaluate=valid, eval_every=4, keep_best=True, seed=2)
+    for (name, a), (_, b) in zip(direct.state_dict().items(), short.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert (tmp_path / "c.pt").exists()

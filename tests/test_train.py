@@ -118,7 +118,7 @@ def test_fit_and_fit_steps_train_on_arlib_device_by_default(toy_data, monkeypatc
     monkeypatch.setattr(utils, "device", device)
     x_train, _ = toy_data
     for run in (lambda m: train.fit(m, x_train, epochs=1, batch_size=50, lr=0.1, progress=False),
-                lambda m: train.fit_steps(m, lambda g: x_train[:50], lambda model, x: model.nll(x), steps=1,
+                lambda m: train.fit_steps(m, lambda g: x_train[:50], lambda net, x: net.nll(x), steps=1,
                                           lr=0.1, progress=False)):
         model = IndependentBernoulli(16)
         with pytest.raises((NotImplementedError, RuntimeError)):  # meta tensors cannot be trained: moved first

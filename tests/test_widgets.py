@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -105,3 +107,37 @@ def test_byte_caps_name_the_parameter_to_thin_out(monkeypatch):
     monkeypatch.setattr(widgets, "_page_bytes", widgets.MAX_PAGE_BYTES - 1000)
     with pytest.raises(ValueError, match="this page's explorers would take"):
         explore(squares, size=[1, 2])
+
+
+def test_a_live_explorer_answers_a_frontend_through_a_real_kernel():
+    """A real kernel shows the explorer; a frontend-style comm update of the slider changes the shown frame."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3", env={**os.environ, "ARLIB_STATIC_EXPLORERS": "0"})
+    try:
+        outputs = []
+        code = ("import numpy as np\nfrom arlib.widgets import explore\n"
+                "def bar(width):\n    image = np.zeros((4, 8))\n    image[:, :width] = 1\n    return image\n"
+                "e = explore(bar, width=[1, 3, 5])\ndisplay(e)\n"
+                "print(e.live.children[0].model_id, e.live.children[1].model_id)")
+        client.execute_interactive(code, output_hook=outputs.append, timeout=120)
+        shown = [m["content"]["data"] for m in outputs  # (the progress bar is displayed too)
+                 if m["msg_type"] == "display_data" and "text/html" in m["content"]["data"]]
+        assert shown and WIDGET_MIME in shown[0] and "text/html" in shown[0]
+        slider_id, view_id = next(m["content"]["text"].split() for m in outputs if m["msg_type"] == "stream")
+        update = client.session.msg("comm_msg", {"comm_id": slider_id, "data": {
+            "method": "update", "state": {"index": 2}, "buffer_paths": []}})
+        client.shell_channel.send(update)  # what a browser sends when the slider is dragged to its last value
+        view_updates, deadline = [], time.monotonic() + 30
+        while not view_updates and time.monotonic() < deadline:  # the kernel's answer: the view's new state
+            message = client.get_iopub_msg(timeout=30)
+            if message["msg_type"] == "comm_msg" and message["content"]["comm_id"] == view_id:
+                view_updates.append(message["content"]["data"]["state"].get("value", ""))
+        assert view_updates and "data:image/png;base64," in view_updates[0], "the kernel sent no new frame"
+        replies = []
+        client.execute_interactive("print(e.live.children[1].value == e.frames[(2,)] != e.frames[(0,)])",
+                                   output_hook=replies.append, timeout=60)
+        assert [m["content"]["text"].strip() for m in replies if m["msg_type"] == "stream"] == ["True"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

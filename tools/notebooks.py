@@ -36,14 +36,22 @@ def repository_url() -> str:
 
 
 def colab_cell_source() -> str:
-    return f'''# Colab set-up: inside Google Colab, fetch the book and install arlib (Colab's own CUDA torch is kept).
-# Anywhere else this cell does nothing: install the book with `make book` instead (see README.md).
+    return f'''# Colab set-up: inside Google Colab, fetch the book and install arlib
+# (Colab's own CUDA torch is kept). Anywhere else this cell does nothing:
+# install the book with `make book` instead (see README.md).
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    if not os.path.isdir("{CHECKOUT}"):
-        subprocess.run(["git", "clone", "--depth", "1", "{repository_url()}", "{CHECKOUT}"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "{CHECKOUT}"], check=True)
-    sys.path.insert(0, "{CHECKOUT}")'''
+    REPOSITORY = os.environ.get(  # tests point these two at a local clone
+        "ARLIB_COLAB_REPOSITORY",
+        "{repository_url()}")
+    CHECKOUT = os.environ.get("ARLIB_COLAB_CHECKOUT",
+                              "{CHECKOUT}")
+    if not os.path.isdir(CHECKOUT):  # a re-run of this cell skips it
+        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, CHECKOUT],
+                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "-e", CHECKOUT], check=True)
+    sys.path.insert(0, CHECKOUT)'''
 
 
 def colab_cell() -> nbformat.NotebookNode:

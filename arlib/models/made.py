@@ -11,7 +11,10 @@ and a weight is kept iff m_prev ≤ m (into a hidden unit) or m < m(x_i) (into o
 product of the masks is strictly lower-triangular in the ordering, and one forward pass gives all n
 conditionals p(x_i = 1 | x_<i) (NADE needs n steps). Training cycles through ``n_masks`` mask sets
 (connectivity-agnostic; with ``order="random"`` also order-agnostic), and ``log_prob_ensemble``
-averages the probabilities the mask sets assign.
+averages the probabilities the mask sets assign. With ``direct=True`` the logits also get a direct
+input-to-output term, masked like the output layer (m(x_j) < m(x_i)), as in the paper's MNIST models:
+
+    logit_i = b_i + V_i · h_L(x) + Σ_{j: m(x_j) < m(x_i)} A_ij x_j.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ class MADE(AutoregressiveModel):
 
     ``order``: None (x_1, ..., x_n), "random" (a fresh ordering per mask set) or a list giving the
     dimension generated first, second, ... (e.g. [1, 2, 0] for x2, x3, x1). ``seed`` fixes the draws.
+    ``direct`` adds the masked input-to-output connections.
     """
 
     def __init__(self, n_dims: int, hidden_sizes: list[int], n_masks: int = 1, order=None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, direct: bool = False) -> None:
         super().__init__()
         n, n_masks = int(n_dims), int(n_masks)
         if n_masks < 1:
@@ -46,6 +50,7 @@ class MADE(AutoregressiveModel):
         self.n_masks = n_masks
         sizes = [n, *[int(h) for h in hidden_sizes], n]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.direct = nn.Linear(n, n, bias=False) if direct else None
         generator = torch.Generator().manual_seed(int(seed))
         top = max(n - 1, 1)
         orders, degrees = [], [[] for _ in sizes[:-1]]
@@ -73,6 +78,8 @@ class MADE(AutoregressiveModel):
         with torch.no_grad():
             for layer, linear in enumerate(self.layers):
                 linear.weight.mul_(getattr(self, f"mask{layer}").amax(0))  # never-used weights are exactly 0
+            if self.direct is not None:
+                self.direct.weight.mul_(self.mask_direct.amax(0))
 
     # ------------------------------------------------------------------ masks
     def _build_masks(self) -> None:
@@ -84,6 +91,9 @@ class MADE(AutoregressiveModel):
             else:  # into output i: m < m(x_i)
                 keep = self.degrees0[:, :, None] > d_in
             self.register_buffer(f"mask{layer}", keep.to(self.layers[layer].weight.dtype), persistent=False)
+        if self.direct is not None:  # input j -> output i: m(x_j) < m(x_i), like the output layer
+            keep = self.degrees0[:, :, None] > self.degrees0[:, None, :]
+            self.register_buffer("mask_direct", keep.to(self.direct.weight.dtype), persistent=False)
 
     def masks(self, k: int = 0) -> list[Tensor]:
         """The mask matrices (out × in) of mask set k, from the input layer to the output layer."""
@@ -101,8 +111,9 @@ class MADE(AutoregressiveModel):
 
     def n_parameters(self) -> int:
         """Weights connected under at least one mask set, plus all biases."""
-        return sum(int(getattr(self, f"mask{layer}").amax(0).sum()) + linear.bias.numel()
-                   for layer, linear in enumerate(self.layers))
+        count = sum(int(getattr(self, f"mask{layer}").amax(0).sum()) + linear.bias.numel()
+                    for layer, linear in enumerate(self.layers))
+        return count + (int(self.mask_direct.amax(0).sum()) if self.direct is not None else 0)
 
     # ------------------------------------------------------------------ likelihood
     def logits(self, x: Tensor, mask_index: int | None = None) -> Tensor:
@@ -144,11 +155,13 @@ class MADE(AutoregressiveModel):
         return k
 
     def _logits(self, x: Tensor, k: int) -> Tensor:
-        h = x.to(self.layers[0].weight.dtype)
+        x = h = x.to(self.layers[0].weight.dtype)
         for layer, linear in enumerate(self.layers):
             h = F.linear(h, linear.weight * getattr(self, f"mask{layer}")[k], linear.bias)
             if layer + 1 < len(self.layers):
                 h = F.relu(h)
+        if self.direct is not None:
+            h = h + F.linear(x, self.direct.weight * self.mask_direct[k])
         return h
 
     def _log_prob(self, x: Tensor, k: int | None = None) -> Tensor:
