@@ -153,7 +153,7 @@ class Explorer:
                 control = f"<select {attributes}>{options}</select>"
             controls.append(f'<label style="margin-right:1.5em">{html.escape(name)} {control}</label>')
         first = (0,) * len(self.params)
-        frames = "".join(
+        frames = "\n".join(  # one line per frame
             f'<div class="arlib-explorer-frame" data-key="{",".join(map(str, key))}"'
             f'{"" if key == first else " hidden"}>{frame}</div>' for key, frame in self.frames.items())
         script = (
@@ -170,9 +170,9 @@ class Explorer:
             "  }\n"
             '  inputs.forEach(function (e) { e.addEventListener("input", show); });\n'
             "})();")
-        return (f'<div class="arlib-explorer" id="{self.element_id}">'
-                f'<div class="arlib-explorer-controls">{"".join(controls)}</div>'
-                f"{frames}<script>{script}</script></div>")
+        return (f'<div class="arlib-explorer" id="{self.element_id}">\n'
+                f'<div class="arlib-explorer-controls">{"".join(controls)}</div>\n'
+                f"{frames}\n<script>\n{script}\n</script></div>")
 
     def widget(self):
         """The live control: one core widget per parameter above an HTML view of the chosen frame."""
