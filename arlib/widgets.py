@@ -108,7 +108,7 @@ class Explorer:
         self.frames: dict[tuple[int, ...], str] = {}
         keys = list(itertools.product(*(range(len(v)) for v in self.params.values())))
         for key in progress_bar(keys, desc="rendering frames", leave=False):
-            self.frames[key] = self._render(key)
+            self._render(key)
         self.static_html = self._static_html()
         self._check_bytes()
 
