@@ -54,6 +54,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _slides(values: list) -> bool:
+    """Increasing numbers get a slider (range); anything else a drop-down (select)."""
+    return len(values) > 1 and all(_is_number(v) for v in values) and values == sorted(values)
+
+
 def _png_html(png: bytes) -> str:
     return f'<img alt="frame" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
@@ -144,7 +149,7 @@ class Explorer:
         for name, values in self.params.items():
             labels = [_label(v) for v in values]
             attributes = f'data-parameter="{html.escape(name)}" data-labels="{html.escape(json.dumps(labels))}"'
-            if all(_is_number(v) for v in values) and values == sorted(values) and len(values) > 1:
+            if _slides(values):
                 control = (f'<input type="range" {attributes} min="0" max="{len(values) - 1}" step="1" value="0">'
                            f' <output>{html.escape(labels[0])}</output>')
             else:
@@ -181,7 +186,7 @@ class Explorer:
         controls = []
         for name, values in self.params.items():
             options = [(_label(v), i) for i, v in enumerate(values)]
-            if all(_is_number(v) for v in values) and values == sorted(values) and len(values) > 1:
+            if _slides(values):
                 controls.append(widgets.SelectionSlider(options=options, value=0, description=name,
                                                         continuous_update=False))
             else:
