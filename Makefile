@@ -10,8 +10,9 @@ ARLIB_DATA_MIRROR ?= $(abspath $(wildcard ../shared/data))
 export ARLIB_DATA_MIRROR
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHROMIUM_INSTALL := sudo apt-get install -y chromium
+BWRAP_INSTALL := sudo apt-get install -y bubblewrap
 
-.PHONY: setup chromium book browse test test-portable notebooks bench lint clean
+.PHONY: setup chromium bubblewrap book browse test test-portable notebooks bench lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +21,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip check
 	touch $@
 
-setup: $(VENV)/.installed chromium
+setup: $(VENV)/.installed chromium bubblewrap
 
 chromium:  ## Debian's Chromium for the browser test: apt-get as root, otherwise the command to run
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -30,6 +31,17 @@ chromium:  ## Debian's Chromium for the browser test: apt-get as root, otherwise
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "Chromium is missing; the browser test needs it. Run: $(CHROMIUM_INSTALL)"; \
+	  fi; }
+
+bubblewrap:  ## Debian's bubblewrap, the sandbox of the grader (arlib-grade): apt-get as root, otherwise the command to run
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's bubblewrap (the grader runs submissions in it)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null \
+	      || echo "Could not install bubblewrap; the grader falls back to its own namespace sandbox"; \
+	  else \
+	    echo "bubblewrap is missing; the grader falls back to its own namespace sandbox. Run: $(BWRAP_INSTALL)"; \
 	  fi; }
 
 book: setup

@@ -2,7 +2,7 @@
 
 Every model is an :class:`arlib.models.AutoregressiveModel` with ``log_prob(x)`` (nats, one
 value per example) and ``sample(n)``. Data come from :mod:`arlib.data`, training from
-:mod:`arlib.train`, shipped weights from :mod:`arlib.pretrained`.
+:mod:`arlib.train`, shipped weights from :mod:`arlib.pretrained` (measured by :mod:`arlib.evaluation`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def seed(s: int) -> torch.Generator:
     return torch.Generator().manual_seed(s)
 
 
-from arlib import data, models, plot, pretrained, train  # noqa: E402
+from arlib import data, evaluation, models, plot, pretrained, train  # noqa: E402
 from arlib.utils import device  # noqa: E402
 
-__all__ = ["data", "device", "models", "plot", "pretrained", "seed", "train"]
+__all__ = ["data", "device", "evaluation", "models", "plot", "pretrained", "seed", "train"]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from arlib import realdata
 from arlib.utils import progress_bar
 
 __all__ = [
@@ -258,9 +259,8 @@ def _fsdd(split: str | None) -> list[tuple[np.ndarray, int, str]]:
 
 
 def _mnist8x8(split: str) -> np.ndarray:
-    from arlib import realdata  # realdata builds on load("mnist"), so it is imported on first use
-
-    return realdata.mnist8x8(split).numpy()
+    images, _ = _load_cached("mnist", "test" if split == "test" else "train")  # parsed once for train and valid
+    return realdata.mnist8x8(torch.from_numpy(images.copy()), split).numpy()
 
 
 @dataclass(frozen=True)

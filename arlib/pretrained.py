@@ -2,7 +2,8 @@
 
 The sidecar records everything needed to trust and rebuild the model: its class and constructor
 arguments, the metrics measured on the test split, the exact command that trained it, the training
-time and the machine. ``load(name)`` rebuilds the model and checks the weights' sha256.
+time and the machine. ``load(name)`` rebuilds the model and checks the weights' sha256. This module only
+stores and loads; :mod:`arlib.evaluation` measures, retrains and publishes shipped models.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from arlib import models
 from arlib.models.base import AutoregressiveModel
 
-__all__ = ["available", "directory", "info", "load", "retrain", "save"]
+__all__ = ["available", "directory", "info", "load", "save", "set_metrics"]
 
 
 def directory() -> Path:
@@ -56,8 +57,8 @@ def save(
 ) -> Path:
     """Write ``<name>.pt`` and ``<name>.json``. With ``half``, floating weights are stored as fp16.
 
-    ``metrics`` must be measured on the weights as stored: with ``half=True``, evaluate
-    ``load(name)`` after saving and call ``save`` again, or round the model first.
+    ``metrics`` must be measured on the weights as stored: :func:`arlib.evaluation.publish` saves, measures
+    ``load(name)`` and records the metrics with :func:`set_metrics`.
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
@@ -98,70 +99,8 @@ def load(name: str, device: torch.device | str | None = None) -> AutoregressiveM
     return model.to(device or "cpu").eval()
 
 
-def retrain(name: str, batch, loss, *, evaluate=None, seed: int = 0, steps: int | None = None,
-            checkpoint: str | Path | None = None, device: torch.device | str | None = None) -> AutoregressiveModel:
-    """A fresh model of a shipped model's architecture, trained with the step recipe in its sidecar.
-
-    For the models of ``scripts/train_sequence.py``: ``batch``, ``loss`` and ``evaluate`` are as in
-    :func:`arlib.train.fit_steps`; the recipe gives the steps, learning-rate schedule, weight decay, Adam
-    betas, clipping, evaluation interval and early stopping (which needs ``evaluate``). ``steps`` shortens
-    the run (the schedule is laid over the shorter run); ``checkpoint`` makes it resumable.
-    """
-    from arlib import train
-
+def set_metrics(name: str, metrics: dict[str, float]) -> None:
+    """Record ``metrics`` (measured on the stored weights) in the sidecar of a saved model."""
     meta = info(name)
-    recipe = meta["recipe"]
-    torch.manual_seed(seed)
-    model = getattr(models, meta["class"])(**meta["config"])
-    warmup, eval_every = recipe["warmup"], recipe.get("eval_every", 250)
-    if steps is None:
-        steps = recipe["iters"]
-    else:  # a shortened run keeps the schedule's proportions
-        warmup, eval_every = round(warmup * steps / recipe["iters"]), min(eval_every, steps)
-    train.fit_steps(model, batch, loss, steps=steps, lr=recipe["lr"], min_lr=recipe["min_lr"], warmup=warmup,
-                    weight_decay=recipe["weight_decay"], betas=tuple(recipe["betas"]), grad_clip=recipe["grad_clip"],
-                    evaluate=evaluate, eval_every=eval_every, keep_best=recipe.get("keep_best", False),
-                    checkpoint=checkpoint, seed=seed, device=device)
-    return model
-
-
-def headline_metric(name: str) -> str:
-    """The sidecar metric that ranks a shipped model: ``test_nll`` (nats per example), or for text models
-    ``valid_loss`` (Tiny Shakespeare, nats/char), ``test_loss`` (names, nats/char) or ``test_bits_per_sample``
-    (spoken digits, μ-law codes)."""
-    metrics = info(name)["metrics"]
-    for key in ("test_nll", "test_loss", "valid_loss", "test_bits_per_sample"):
-        if key in metrics:
-            return key
-    raise ValueError(f"{name}: its sidecar records none of test_nll, test_loss, valid_loss")
-
-
-@torch.no_grad()
-def measure(name: str, device: torch.device | str | None = None) -> float:
-    """Re-measure ``headline_metric(name)`` from the stored weights, with the protocol the sidecar records."""
-    from arlib import data, text, train
-    from arlib.models.image import ImageModel
-    from arlib.models.sequence import SequenceModel
-    from arlib.models.wavenet import bits_per_sample, mu_law_encode
-
-    meta, key = info(name), headline_metric(name)
-    model = load(name, device)
-    dataset = meta.get("dataset")
-    if isinstance(model, ImageModel) and model.n_classes:  # labelled digits: NLL of x given its true label
-        x, y = data.load(dataset, "test")
-        return train.evaluate(model, (x.view(-1, *model.image_shape), y)).nll
-    if isinstance(model, ImageModel):  # binarized MNIST digits as (1, 28, 28) images
-        return train.evaluate(model, data.load(dataset, "test").view(-1, *model.image_shape)).nll
-    if not isinstance(model, SequenceModel):
-        return train.evaluate(model, data.load(dataset, "test")).nll
-    if dataset == "binarized_mnist":
-        x = data.load(dataset, "test").long()
-        return -torch.cat([model.log_prob(b.to(model._device())) for b in x.split(100)]).double().mean().item()
-    if dataset == "tinyshakespeare":
-        _, valid_tokens, _ = text.shakespeare_split()
-        return text.shakespeare_loss(model, valid_tokens, meta["recipe"]["block_size"], n_blocks=4000)["loss"]
-    if dataset == "names":
-        return text.names_loss(model, text.names_split()[1])
-    if dataset == "fsdd":  # every test clip scored from its first sample, bits per μ-law code
-        return bits_per_sample(model, [mu_law_encode(w, model.vocab_size) for w, _, _ in data.load("fsdd", "test")])
-    raise ValueError(f"{name}: no evaluation protocol for dataset {dataset!r} (metric {key})")
+    meta["metrics"] = metrics
+    (directory() / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -15,7 +15,8 @@ is the same array on every machine. Densities of this data are in the scaled spa
 for x in [0, 1)^64. Adding 64 ln 17 turns them into nats in count units (bins of width 1), and that
 number is an upper bound on the NLL of the discrete counts (Jensen's inequality over each bin).
 
-``data.load("mnist8x8", split)`` returns the same arrays (float32 (N, 64)) through the data layer.
+This module only computes: :func:`mnist8x8` turns MNIST images it is given into one split.
+``data.load("mnist8x8", split)`` loads the MNIST images and returns that split (float32 (N, 64)).
 """
 
 from __future__ import annotations
@@ -58,16 +59,14 @@ def count_log_jacobian(n_dims: int = SIDE * SIDE) -> float:
     return n_dims * math.log(LEVELS)
 
 
-def mnist8x8(split: str, seed: int = 0) -> torch.Tensor:
-    """The dequantised 8×8 digits of one split ("train": 50,000, "valid": 10,000, "test": 10,000), float32 (N, 64).
+def mnist8x8(images: torch.Tensor | np.ndarray, split: str, seed: int = 0) -> torch.Tensor:
+    """One split of the dequantised 8×8 digits, float32 (N, 64), from MNIST's grey-level images (N, 28, 28).
 
-    Train and valid are the first 50,000 and the last 10,000 MNIST training digits, test is MNIST's test set.
+    ``images``: MNIST's 60,000 training images for "train" (the first 50,000) and "valid" (the last
+    10,000), its 10,000 test images for "test". The noise depends on ``seed`` and the split.
     """
-    from arlib import data  # imported here: the data layer registers this dataset and imports us lazily
-
     if split not in _SPLITS:
         raise ValueError(f"mnist8x8 has splits {list(_SPLITS)}, got split={split!r}")
-    images, _ = data.load("mnist", "test" if split == "test" else "train")
     if split == "train":
         images = images[:-N_VALID]
     elif split == "valid":

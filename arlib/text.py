@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from arlib import data
+from arlib.models.common import eval_mode
 from arlib.models.sequence import SequenceModel
 
 __all__ = [
@@ -112,16 +113,14 @@ def shakespeare_loss(model: SequenceModel, tokens: Tensor, block_size: int, n_bl
     ``loss_in_context``: characters 2, ..., block_size only, each predicted from at least one
     character of context (the positions nanoGPT's loss counts).
     """
-    was_training = model.training
-    model.eval()
     generator = torch.Generator().manual_seed(seed)
     total = first = 0.0
-    for done in range(0, n_blocks, batch_size):
-        x = random_blocks(tokens, block_size, min(batch_size, n_blocks - done), generator)
-        log_p = model.token_log_probs(x.to(model._device())).double()
-        total += -log_p.sum().item()
-        first += -log_p[:, 0].sum().item()
-    model.train(was_training)
+    with eval_mode(model):
+        for done in range(0, n_blocks, batch_size):
+            x = random_blocks(tokens, block_size, min(batch_size, n_blocks - done), generator)
+            log_p = model.token_log_probs(x.to(model.device)).double()
+            total += -log_p.sum().item()
+            first += -log_p[:, 0].sum().item()
     result = {"loss": total / (n_blocks * block_size)}
     if block_size > 1:
         result["loss_in_context"] = (total - first) / (n_blocks * (block_size - 1))
@@ -181,7 +180,7 @@ def hold_out(names: Names, n: int, tokenizer: CharTokenizer) -> tuple[Names, Nam
 
 def names_nll(model: SequenceModel, tokens: Tensor, lengths: Tensor) -> Tensor:
     """−log p(name, end token) for each row, (B,): the positions after the end token are not scored."""
-    log_p = model.token_log_probs(tokens.to(model._device()))
+    log_p = model.token_log_probs(tokens.to(model.device))
     mask = torch.arange(tokens.shape[1], device=log_p.device) < lengths.to(log_p.device)[:, None]
     return -(log_p * mask).sum(1)
 
@@ -189,11 +188,9 @@ def names_nll(model: SequenceModel, tokens: Tensor, lengths: Tensor) -> Tensor:
 @torch.no_grad()
 def names_loss(model: SequenceModel, names: Names, batch_size: int = 2000) -> float:
     """Mean loss over all names in nats per character (the end token counted), i.e. Σ NLL / Σ lengths."""
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for start in range(0, len(names), batch_size):
-        tokens, lengths = names.batch(torch.arange(start, min(start + batch_size, len(names))))
-        total += names_nll(model, tokens, lengths).double().sum().item()
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(names), batch_size):
+            tokens, lengths = names.batch(torch.arange(start, min(start + batch_size, len(names))))
+            total += names_nll(model, tokens, lengths).double().sum().item()
     return total / names.lengths.sum().item()

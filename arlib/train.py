@@ -13,6 +13,7 @@ evaluation every so many steps, and the same exact resume from a checkpoint.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,9 +24,12 @@ from torch import Tensor
 
 from arlib import utils
 from arlib.models.base import AutoregressiveModel
+from arlib.models.common import eval_mode
+from arlib.models.sequence import SequenceModel
 from arlib.utils import progress_bar
 
-__all__ = ["Evaluation", "History", "StepHistory", "cosine_lr", "evaluate", "fit", "fit_steps"]
+__all__ = ["Evaluation", "History", "StepHistory", "cosine_lr", "evaluate", "fit", "fit_steps", "init_distributed",
+           "log_probs", "token_loss"]
 
 Data = Tensor | Sequence[Tensor]
 
@@ -54,9 +58,14 @@ class History:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Mean NLL in nats per example, and the same in bits per dimension."""
+    """Mean NLL in nats per example, and per dimension in nats and in bits.
+
+    A dimension is one scalar of an example: a pixel's channel, a coordinate, or for sequence models a
+    token, so ``nats_per_dim`` is then the loss in nats per token.
+    """
 
     nll: float
+    nats_per_dim: float
     bits_per_dim: float
 
 
@@ -76,58 +85,57 @@ def _to(batch: tuple[Tensor, ...], device: torch.device) -> tuple[Tensor, ...]:
 
 
 @torch.no_grad()
-def evaluate(model: AutoregressiveModel, data: Data, batch_size: int = 1000) -> Evaluation:
-    """Mean NLL of ``data`` (a tensor, or a tuple (x, condition...)) under ``model``."""
+def log_probs(model: AutoregressiveModel, data: Data, batch_size: int = 1000,
+              score: Callable[..., Tensor] | None = None) -> Tensor:
+    """log p(x) of every example of ``data`` (a tensor, or a tuple (x, condition, ...)): (N,) float64.
+
+    Computed ``batch_size`` examples at a time on the model's device, in eval mode (the model's mode is
+    restored afterwards, also on error); the result is on the CPU. ``score`` replaces ``model.log_prob``,
+    e.g. ``model.log_prob_ensemble`` or ``functools.partial(model.log_prob, mask_index=k)``.
+    """
     data = _as_tuple(data)
-    was_training = model.training
-    model.eval()
-    device = model._device()
-    total = 0.0
-    for batch in _batches(data, batch_size):
-        total += -model.log_prob(*_to(batch, device)).double().sum().item()
-    model.train(was_training)
-    nll = total / len(data[0])
-    return Evaluation(nll=nll, bits_per_dim=nll / (model.n_dims * math.log(2)))
+    if len(data[0]) == 0:
+        raise ValueError("log_probs expects at least one example, got an empty tensor")
+    score = model.log_prob if score is None else score
+    with eval_mode(model):
+        return torch.cat([score(*_to(batch, model.device)).double().cpu() for batch in _batches(data, batch_size)])
 
 
-def make_optimizer(optimizer: Callable[..., torch.optim.Optimizer], model: torch.nn.Module, **kwargs
-                   ) -> torch.optim.Optimizer:
-    """``optimizer(model.parameters(), **kwargs)``; Adam and AdamW use their fused kernel where torch has
-    one for these parameters (about 1.5x faster full training steps for FVSBN and MADE on a CPU)."""
+def token_loss(model: SequenceModel, x: Tensor) -> Tensor:
+    """The mean of −log p(x_t | x_<t) over every token of a batch, in nats per token: the training loss of
+    the sequence models (differentiable; ``evaluate(model, x).nats_per_dim`` is the same number, measured)."""
+    return -model.token_log_probs(x).mean()
+
+
+def evaluate(model: AutoregressiveModel, data: Data, batch_size: int = 1000) -> Evaluation:
+    """Mean NLL of ``data`` (a tensor, or a tuple (x, condition...)) under any arlib model.
+
+    The dimensions of an example are the scalars of ``x[0]``: pixels, coordinates or tokens.
+    """
+    data = _as_tuple(data)
+    nll = -log_probs(model, data, batch_size).mean().item()
+    dims = data[0][0].numel()
+    return Evaluation(nll=nll, nats_per_dim=nll / dims, bits_per_dim=nll / (dims * math.log(2)))
+
+
+def make_optimizer(optimizer: Callable[..., torch.optim.Optimizer], params, **kwargs) -> torch.optim.Optimizer:
+    """``optimizer(params, **kwargs)``; Adam and AdamW use their fused kernel where torch has one for these
+    parameters (about 1.5x faster full training steps for FVSBN and MADE on a CPU)."""
+    params = list(params)
     if optimizer in (torch.optim.Adam, torch.optim.AdamW):
         try:
-            return optimizer(model.parameters(), fused=True, **kwargs)
+            return optimizer(params, fused=True, **kwargs)
         except (RuntimeError, TypeError, ValueError):  # older torch, or a device/dtype without a fused kernel
             pass
-    return optimizer(model.parameters(), **kwargs)
+    return optimizer(params, **kwargs)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    temporary.replace(path)
+def init_distributed() -> tuple[int, int]:
+    """Join the ``torchrun`` process group if there is one; return (rank, world size), (0, 1) outside it.
 
-
-class _BatchNLL(torch.nn.Module):
-    """The training loss as a module's forward, so that DistributedDataParallel can wrap it."""
-
-    def __init__(self, model: AutoregressiveModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, *batch: Tensor) -> Tensor:
-        return self.model.nll(*batch)
-
-
-def distributed() -> tuple[int, int]:
-    """(rank, world size) of this process; (0, 1) outside ``torchrun``.
-
-    Under ``torchrun`` (the WORLD_SIZE/RANK variables set, world size > 1) the default process group is
-    created on first use: NCCL with one GPU per process when CUDA is available, gloo otherwise.
+    Under ``torchrun`` (WORLD_SIZE > 1) the default process group is created on the first call: NCCL with
+    one GPU per process when CUDA is available, gloo otherwise.
     """
-    import os
-
     import torch.distributed as dist
 
     if not dist.is_available():
@@ -139,6 +147,118 @@ def distributed() -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
+
+
+class _Loss(torch.nn.Module):
+    """``loss(model, *batch)`` as a module's forward, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: AutoregressiveModel, loss: Callable[..., Tensor]) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, *batch: Tensor) -> Tensor:
+        return self.loss(self.model, *batch)
+
+
+class _Trainer:
+    """The training-loop core that :func:`fit` and :func:`fit_steps` share.
+
+    It puts the model on its device (under ``torchrun`` wrapped in DistributedDataParallel, each process
+    taking its share of every batch), takes optimizer steps, keeps the best weights, and writes and
+    resumes checkpoints holding the model, optimizer, random streams, history and best weights.
+    """
+
+    def __init__(self, model: AutoregressiveModel, loss: Callable[..., Tensor],
+                 make_optimizer: Callable[[list], torch.optim.Optimizer], *, generator: torch.Generator,
+                 checkpoint: str | Path | None, device: torch.device | str | None, grad_clip: float | None) -> None:
+        self.rank, self.world = init_distributed()
+        if device is None and self.world > 1 and torch.cuda.is_available():
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = torch.device(device) if device is not None else utils.device()
+        self.model = model.to(self.device)
+        self.loss: torch.nn.Module = _Loss(model, loss)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.loss = DistributedDataParallel(self.loss, device_ids=[self.device] if self.device.type == "cuda"
+                                                else None)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(self.params)
+        self.generator, self.grad_clip = generator, grad_clip
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.best_state: dict | None = None
+
+    def resume(self) -> dict | None:
+        """Load the checkpoint if there is one; return the history it recorded (a dict), else None."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return None
+        state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.best_state = state["best_state"]
+        return state["history"]
+
+    def step(self, batch: tuple[Tensor, ...], lr: float) -> float:
+        """One optimizer step at learning rate ``lr`` on a global batch; returns this process's part of the
+        batch's mean loss (the parts of all processes add up to it)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        size = len(batch[0])
+        if self.world > 1:  # this process's contiguous share of the global batch
+            bounds = [size * r // self.world for r in range(self.world + 1)]
+            share = bounds[self.rank + 1] - bounds[self.rank]
+            batch = tuple(t[bounds[self.rank]:bounds[self.rank + 1]] if share else t[:1] for t in batch)
+        else:
+            share = size
+        # the share's mean loss, weighted so that DDP's average over processes is the global batch mean
+        # (a process with an empty share still joins the gradient reduction, with weight 0)
+        loss = self.loss(*_to(batch, self.device)) * (share * self.world / size)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        return loss.item() / self.world
+
+    def total(self, value: float) -> float:
+        """The sum of ``value`` over all processes."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        summed = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(summed)
+        return summed.item()
+
+    def keep_best(self) -> None:
+        """Remember the current weights as the best so far."""
+        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def save(self, history: dict) -> None:
+        """Write the checkpoint (rank 0), then wait for every process."""
+        if self.checkpoint is not None and self.rank == 0:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                        "history": history, "best_state": self.best_state}, temporary)
+            temporary.replace(self.checkpoint)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def finish(self) -> None:
+        """Restore the best weights, if any were kept, and put the model in eval mode."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+
+
+def _nll(model: AutoregressiveModel, *batch: Tensor) -> Tensor:
+    return model.nll(*batch)
 
 
 def fit(
@@ -173,107 +293,52 @@ def fit(
     and an existing checkpoint is resumed: an interrupted run finishes with exactly the weights of an
     uninterrupted one.
 
-    Under ``torchrun`` (see :func:`distributed`) every process runs this same call on the same data: the
-    model is wrapped in DistributedDataParallel, each global batch of ``batch_size`` examples is split
+    Under ``torchrun`` (see :func:`init_distributed`) every process runs this same call on the same data:
+    the model is wrapped in DistributedDataParallel, each global batch of ``batch_size`` examples is split
     between the processes, and the averaged gradient equals that of the whole batch, so W processes reach
     the weights of one process (up to floating-point summation order). Only rank 0 shows progress and
     writes the checkpoint. (Models whose training loss draws random numbers, such as the order-agnostic
     NADE, draw them per process, so there the runs agree in distribution only.)
     """
     torch.set_flush_denormal(True)  # masked weights decaying towards 0 must not become slow denormals
-    rank, world = distributed()
-    if device is None and world > 1 and torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device())
-    device = torch.device(device) if device is not None else utils.device()
-    model.to(device)
-    loss_module: torch.nn.Module = _BatchNLL(model)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        loss_module = DistributedDataParallel(loss_module, device_ids=[device] if device.type == "cuda" else None)
-    progress = progress and rank == 0
-    train, valid = _as_tuple(train), (_as_tuple(valid) if valid is not None else None)
-    opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
-    history = History()
-    best_state = None
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        shuffle.set_state(state["shuffle"])
-        torch.set_rng_state(state["torch_rng"])
-        history = History(**state["history"])
-        best_state = state["best_state"]
-
-    n_batches = math.ceil(len(train[0]) / batch_size)
     if not 0 <= decay_epochs <= epochs:
         raise ValueError(f"decay_epochs must be in [0, epochs={epochs}], got {decay_epochs}")
+    run = _Trainer(model, _nll, lambda params: make_optimizer(optimizer, params, lr=lr, weight_decay=weight_decay),
+                   generator=torch.Generator().manual_seed(seed), checkpoint=checkpoint, device=device,
+                   grad_clip=grad_clip)
+    progress = progress and run.rank == 0
+    train, valid = _as_tuple(train), (_as_tuple(valid) if valid is not None else None)
+    history = History(**(run.resume() or {}))
+    n_batches = math.ceil(len(train[0]) / batch_size)
     decay_start = (epochs - decay_epochs) * n_batches  # the step where the cosine decay begins
     epoch_bar = progress_bar(range(history.epochs, epochs), desc=type(model).__name__, enabled=progress,
-                     initial=history.epochs, total=epochs, unit="epoch")
+                             initial=history.epochs, total=epochs, unit="epoch")
     for epoch in epoch_bar:
         if history.stopped_early:
             break
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train[0]), generator=shuffle)
+        order = torch.randperm(len(train[0]), generator=run.generator)
         running = 0.0
         for index, batch in enumerate(progress_bar(_batches(train, batch_size, order), total=n_batches,
                                                    leave=False, enabled=progress, desc=f"epoch {epoch + 1}")):
             decay_step = epoch * n_batches + index - decay_start  # < 0 before the decay epochs
-            if decay_epochs:
-                rate = lr if decay_step < 0 else cosine_lr(decay_step, lr, decay_epochs * n_batches, min_lr=min_lr)
-                for group in opt.param_groups:
-                    group["lr"] = rate
-            size = len(batch[0])
-            if world > 1:  # this process's contiguous share of the global batch
-                bounds = [size * r // world for r in range(world + 1)]
-                share = bounds[rank + 1] - bounds[rank]
-                batch = tuple(t[bounds[rank]:bounds[rank + 1]] if share else t[:1] for t in batch)
-            else:
-                share = size
-            # mean NLL of the share, weighted so that DDP's average over processes is the global batch mean
-            # (a process with an empty share still joins the gradient reduction, with weight 0)
-            loss = loss_module(*_to(batch, device)) * (share * world / size)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            running += loss.item() * size / world
-        if world > 1:
-            import torch.distributed as dist
-
-            total = torch.tensor([running], dtype=torch.float64, device=device)
-            dist.all_reduce(total)
-            running = total.item()
-        history.train_nll.append(running / len(train[0]))
+            rate = lr if decay_step < 0 else cosine_lr(decay_step, lr, decay_epochs * n_batches, min_lr=min_lr)
+            running += run.step(batch, rate) * len(batch[0])
+        history.train_nll.append(run.total(running) / len(train[0]))
         history.seconds.append(time.perf_counter() - start)
         if valid is not None:
             history.valid_nll.append(evaluate(model, valid, eval_batch_size).nll)
             if history.best_epoch is None or history.valid_nll[-1] < history.best_valid_nll:
                 history.best_epoch = epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                run.keep_best()
             elif patience is not None and epoch + 1 - history.best_epoch >= patience:
                 history.stopped_early = True
             epoch_bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
         else:
             epoch_bar.set_postfix(train=f"{history.train_nll[-1]:.2f}")
-        if checkpoint is not None and rank == 0:
-            _save_checkpoint(checkpoint, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "shuffle": shuffle.get_state(),
-                "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state,
-            })
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+        run.save(history.to_dict())
+    run.finish()
     return history
 
 
@@ -337,50 +402,33 @@ def fit_steps(
     finishes with exactly the weights of an uninterrupted one. The final weights are kept, or with
     ``keep_best`` those of the evaluation with the lowest validation loss (early stopping; the
     evaluation data must then be held out from the model selection's test). The model is moved to ``device``,
-    by default :func:`arlib.device`.
+    by default :func:`arlib.device`. Under ``torchrun`` it runs as :func:`fit` does: every process draws the
+    same batch from the same generator and takes its share of it.
     """
     if keep_best and evaluate is None:
         raise ValueError("keep_best needs an evaluate function")
-    device = torch.device(device) if device is not None else utils.device()
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=lr, betas=betas)
-    generator = torch.Generator().manual_seed(seed)
-    history = StepHistory()
-    best_state = None
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history = StepHistory(**state["history"])
-        best_state = state.get("best_state")
 
-    bar = progress_bar(range(history.step, steps), desc=type(model).__name__, enabled=progress,
+    def adamw(params: list) -> torch.optim.Optimizer:
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+    run = _Trainer(model, loss, adamw, generator=torch.Generator().manual_seed(seed), checkpoint=checkpoint,
+                   device=device, grad_clip=grad_clip)
+    history = StepHistory(**(run.resume() or {}))
+    bar = progress_bar(range(history.step, steps), desc=type(model).__name__, enabled=progress and run.rank == 0,
                        initial=history.step, total=steps, unit="step")
     running, count = 0.0, 0
     for step in bar:
         start = time.perf_counter()
         model.train()
         rate = cosine_lr(step, lr, steps, warmup, min_lr)
-        for group in opt.param_groups:
-            group["lr"] = rate
-        value = loss(model, *_to(_as_tuple(batch(generator)), device))
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
-        running, count = running + value.item(), count + 1
+        running, count = running + run.step(_as_tuple(batch(run.generator)), rate), count + 1
         history.seconds += time.perf_counter() - start
         history.step = step + 1
         if history.step % eval_every == 0 or history.step == steps:
             history.steps.append(history.step)
-            history.train_loss.append(running / count)
+            history.train_loss.append(run.total(running) / count)
             history.lr.append(rate)
             running, count = 0.0, 0
             if evaluate is not None:
@@ -389,16 +437,12 @@ def fit_steps(
                     history.valid_loss.append(float(evaluate(model)))
                 if keep_best and history.valid_loss[-1] <= min(history.valid_loss):
                     history.best_step = history.step
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    run.keep_best()
                 bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", valid=f"{history.valid_loss[-1]:.3f}")
             else:
                 bar.set_postfix(train=f"{history.train_loss[-1]:.3f}")
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, {
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(), "history": history.to_dict(), "best_state": best_state,
-                })
-    if keep_best and best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+            run.save(history.to_dict())
+    if not keep_best:
+        run.best_state = None
+    run.finish()
     return history

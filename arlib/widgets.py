@@ -14,8 +14,9 @@ output carries three parts:
 
 ``fn`` returns a matplotlib figure, an image array (H, W) or (H, W, 3 or 4) with values in [0, 1], or HTML
 (a ``str`` or anything with ``_repr_html_``, such as ``IPython.display.Audio``). The first value of every
-parameter is the frame shown first. With ``ARLIB_STATIC_EXPLORERS=1`` in the environment (the book build)
-no live widget is created.
+parameter is the frame shown first. ``static=True`` leaves the live control out (static HTML only);
+``static=None``, the default, takes it from the environment: static when ``ARLIB_STATIC_EXPLORERS=1`` is
+set, as the book build does.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def frame_html(result: Any, dpi: int = 80) -> str:
 class Explorer:
     """A function of a few parameters, rendered for every combination of their values (see the module)."""
 
-    def __init__(self, fn: Callable[..., Any], params: dict[str, Iterable], description: str = "") -> None:
+    def __init__(self, fn: Callable[..., Any], params: dict[str, Iterable], description: str = "",
+                 static: bool | None = None) -> None:
         if not callable(fn):
             raise ValueError(f"fn must be callable (a function of {', '.join(params) or 'the parameters'}); "
                              f"got {type(fn).__name__}")
@@ -106,6 +108,7 @@ class Explorer:
                 raise ValueError(f"parameter {name!r} has no values")
             self.params[name] = values
         self.description = description or f"{getattr(fn, '__name__', 'fn')} explored over {', '.join(self.params)}"
+        self.static = static if static is not None else os.environ.get(STATIC_ONLY, "") in ("1", "true", "yes")
         self._check_frame_count()
         global _count
         _count += 1
@@ -203,7 +206,7 @@ class Explorer:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": f"<Explorer: {self.description}; {len(self.frames)} frames>",
                                   "text/html": self.static_html}
-        if os.environ.get(STATIC_ONLY, "") not in ("1", "true", "yes"):
+        if not self.static:
             try:
                 self.live = self.widget()  # kept alive with the explorer
             except ImportError:
@@ -212,6 +215,8 @@ class Explorer:
         return bundle
 
 
-def explore(fn: Callable[..., Any], *, description: str = "", **params: Iterable) -> Explorer:
-    """An explorer of ``fn(**values)`` over every combination of ``params`` (each a list of values or a range)."""
-    return Explorer(fn, params, description)
+def explore(fn: Callable[..., Any], *, description: str = "", static: bool | None = None,
+            **params: Iterable) -> Explorer:
+    """An explorer of ``fn(**values)`` over every combination of ``params`` (each a list of values or a range);
+    ``static`` as in the module's description."""
+    return Explorer(fn, params, description, static)

@@ -44,7 +44,7 @@ def training_seconds(model: torch.nn.Module, batches: torch.Tensor, loss: Callab
     warm-up on ``batches[:warmup]``; the optimizer is built as arlib.train builds it."""
     from arlib import train
 
-    opt = train.make_optimizer(optimizer, model, lr=1e-3)
+    opt = train.make_optimizer(optimizer, model.parameters(), lr=1e-3)
 
     def step(x: torch.Tensor) -> None:
         value = loss(x)

@@ -2,7 +2,7 @@
 
     python benchmarks/evaluate_models.py
 
-Each row: the model's headline metric (`arlib.pretrained.headline_metric`: test NLL in nats per example,
+Each row: the model's headline metric (`arlib.evaluation.headline_metric`: test NLL in nats per example,
 or nats per character for text) measured now from the stored weights, the value recorded in the sidecar
 when the model was shipped, the published figure for the same data where there is one, the parameter
 count, and the training time and mean time per epoch from the sidecar.
@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from arlib import data, pretrained
+from arlib import data, evaluation, pretrained, train
 from arlib.models import MADE
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
@@ -38,9 +38,9 @@ def main() -> None:
     rows = {}
     for name in pretrained.available():
         sidecar = pretrained.info(name)
-        key = pretrained.headline_metric(name)
+        key = evaluation.headline_metric(name)
         start = time.perf_counter()
-        value = pretrained.measure(name)
+        value = evaluation.measure(name)
         seconds = time.perf_counter() - start
         row = {
             "class": sidecar["class"],
@@ -57,9 +57,8 @@ def main() -> None:
             row["test_bits_per_dim"] = round(value / (784 * math.log(2)), 5)
         model = pretrained.load(name)
         if isinstance(model, MADE) and model.n_masks > 1:
-            with torch.no_grad():
-                x = data.load("binarized_mnist", "test")
-                ens = -torch.cat([model.log_prob_ensemble(b) for b in x.split(1000)]).double().mean().item()
+            x = data.load("binarized_mnist", "test")
+            ens = -train.log_probs(model, x, score=model.log_prob_ensemble).mean().item()
             row["test_nll_ensemble"] = round(ens, 4)
         if getattr(model, "n_classes", None):  # a class-conditional model also classifies: argmax_y log p(x | y)
             x, y = data.load(sidecar["dataset"], "test")

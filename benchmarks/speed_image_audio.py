@@ -45,9 +45,11 @@ def main() -> None:
     wavenet = pretrained.load("wavenet-fsdd")
     length = int(8000 * args.audio_seconds)
     with torch.no_grad():
-        cached = best_time(lambda: wavenet.sample(1, length, torch.Generator().manual_seed(0)), repeats=1)
-        naive = best_time(lambda: wavenet.sample(1, length, torch.Generator().manual_seed(0), cached=False),
-                          repeats=1)
+        def generate(use_cache: bool) -> torch.Tensor:
+            return wavenet.sample(1, length=length, generator=torch.Generator().manual_seed(0), use_cache=use_cache)
+
+        cached = best_time(lambda: generate(True), repeats=1)
+        naive = best_time(lambda: generate(False), repeats=1)
     results["wavenet_generation_seconds"] = {"cached": cached, "naive": naive, "samples": length}
     results["wavenet_cache_speedup"] = naive / cached
     print(f"WaveNet generation of {length} samples: cached {cached:.2f} s, naive {naive:.2f} s, "

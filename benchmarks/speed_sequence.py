@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from arlib import pretrained, text
+from arlib import evaluation, pretrained, text, train
 from arlib.models import GPT, CharRNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,7 +27,7 @@ from common import best_time, training_seconds, update_results  # noqa: E402
 
 def tokens_per_second(model: torch.nn.Module, batches: torch.Tensor, warmup: int = 5) -> float:
     """Tokens per second over full AdamW steps on ``batches`` (n_steps, batch, block), after a warm-up."""
-    seconds = training_seconds(model, batches, lambda x: -model.token_log_probs(x).mean(), torch.optim.AdamW, warmup)
+    seconds = training_seconds(model, batches, lambda x: train.token_loss(model, x), torch.optim.AdamW, warmup)
     return batches[warmup:].numel() / seconds
 
 
@@ -45,8 +45,8 @@ def main() -> None:
     rnn_config = pretrained.info("charrnn-tinyshakespeare")["config"]
     long_gpt = GPT(**{**gpt_config, "block_size": args.length}).eval()
     with torch.no_grad():
-        cached = best_time(lambda: long_gpt.sample(1, args.length, torch.Generator().manual_seed(0)))
-        uncached = best_time(lambda: long_gpt.sample(1, args.length, torch.Generator().manual_seed(0),
+        cached = best_time(lambda: long_gpt.sample(1, length=args.length, generator=torch.Generator().manual_seed(0)))
+        uncached = best_time(lambda: long_gpt.sample(1, length=args.length, generator=torch.Generator().manual_seed(0),
                                                       use_cache=False), repeats=2)
     results["gpt_generation_seconds"] = {"cached": cached, "uncached": uncached, "tokens": args.length}
     results["gpt_cache_speedup"] = uncached / cached
@@ -65,7 +65,7 @@ def main() -> None:
 
     results["valid_loss"] = {}
     for kind, name in (("charrnn", "charrnn-tinyshakespeare"), ("gpt", "gpt-tinyshakespeare")):
-        loss = pretrained.measure(name)
+        loss = evaluation.measure(name)
         results["valid_loss"][kind] = loss
         print(f"{name}: validation loss {loss:.4f} nats/char")
     update_results("speed_sequence", results)

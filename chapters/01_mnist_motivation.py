@@ -32,6 +32,11 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 # This book is about one family of generative models, the **autoregressive** ones, which are the only
 # family that is good at the first two jobs at once: they give exact likelihoods *and* exact samples.
 # We start with the dataset every chapter uses, and with the reason we cannot simply count.
+#
+# The code uses the book's library, `arlib`. Each of its functions and classes
+# is described in the {doc}`API reference <api>`; this first cell calls
+# {py:func}`arlib.seed`, {py:func}`arlib.device`, {py:func}`arlib.data.load`
+# and {py:func}`arlib.book.glue` (which records a number for the text).
 
 # %%
 import math
@@ -55,7 +60,9 @@ print(f"fraction of white (ink) pixels in the training set: {x_train.float().mea
 #
 # Each image has $n = 28 \times 28 = 784$ pixels and each pixel is either 0 (background) or 1 (ink).
 # We want a distribution $p(x) = p(x_1, \dots, x_{784})$ over $x \in \{0, 1\}^{784}$ such that a sample
-# $x \sim p$ looks like a handwritten digit. Here are real examples from the training set:
+# $x \sim p$ looks like a handwritten digit.
+# Here are real examples from the training set
+# (drawn by {py:func}`arlib.plot.show_images`):
 
 # %%
 plot.show_images(x_train[:N_SHOW], n_cols=10, title="Binarized MNIST: real training digits")
@@ -232,6 +239,9 @@ print(f"test NLL of the hand-written model: {-mine.log_prob(x_test).mean():.2f} 
 # command that produced them and the metrics measured on the full test split; we then re-measure the
 # test NLL here. The same model is also trained by gradient descent with `arlib.train.fit` for a few
 # epochs, which must approach the closed-form optimum from above.
+# (API: {py:func}`arlib.pretrained.load`, {py:func}`arlib.train.evaluate`,
+# {py:func}`arlib.train.fit`, {py:class}`arlib.models.IndependentBernoulli`,
+# {py:func}`arlib.plot.loss_curves`.)
 
 # %%
 if QUICK:
@@ -298,6 +308,8 @@ print(f"coin-flip entropy added by stochastic binarization: {injected.mean():.1f
 # moves by tens of nats, because a low threshold fattens every stroke into more uncertain pixels and a high one
 # thins it to a sure few. A reported NLL describes a model *and* a binarization. In Jupyter or Colab the
 # control is live; in the book every frame was rendered in advance.
+# {py:func}`arlib.widgets.explore` makes an explorer from any function of
+# the controls' values.
 
 # %%
 from arlib.widgets import explore

@@ -81,6 +81,7 @@ print(f"ink pixels per image: train range {ink_train.min().item()}..{ink_train.m
 # parameters and, as section 4 shows, it is the maximum-likelihood estimate: no other distribution on
 # the $k$ values gives the training data a higher probability. Learning is counting, and **inference is a
 # look-up**: $p_\theta(x)$ is one entry of the table. `arlib.models.Histogram` does exactly this.
+# (API: {py:class}`arlib.models.Histogram`.)
 
 # %%
 raw = Histogram(N_VALUES, pseudo_count=0).fit_counts(ink_train)
@@ -214,6 +215,7 @@ print(f"arlib's sampler and ours, given the same seed, return identical samples:
 #
 # so it depends on the data only through the histogram (the counts are a *sufficient statistic*), and one
 # step costs the same for 100 images as for 50,000. We check that both forms agree before training.
+# (API: {py:class}`arlib.models.DiscretizedLogisticMixture`.)
 
 # %% tags=["nbval-tolerance"]
 smoothed = Histogram(N_VALUES, pseudo_count=1).fit_counts(ink_train)

@@ -74,6 +74,9 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 #
 # parameters. Quadratic growth is the FVSBN's weakness: fine for $28 \times 28$ digits, hopeless for
 # megapixel photographs.
+#
+# The library's version is {py:class}`arlib.models.FVSBN`; a training run
+# returns its per-epoch record as an {py:class}`arlib.train.History`.
 
 # %%
 import math

@@ -79,6 +79,7 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 #
 # We count both for binarized MNIST with $d = 500$ hidden units, the size of the published model, and check the
 # tied count against `arlib.models.NADE`.
+# (API: {py:class}`arlib.models.NADE`.)
 
 # %%
 import copy
@@ -92,7 +93,7 @@ from IPython.display import HTML
 import arlib
 from arlib import data, plot, pretrained, train
 from arlib.book import glue
-from arlib.models import NADE
+from arlib.models import NADE, CategoricalNADE, DeepNADE
 from arlib.train import History
 
 generator = arlib.seed(SEED)
@@ -185,7 +186,8 @@ def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 #
 # NADE is trained like every model in this book: Adam on the mean NLL, each conditional fed the true prefix
 # (teacher forcing), early stopping on the validation set. `arlib.models.NADE` computes the running sum for a
-# whole batch at once, block by block, with a hand-written backward pass. Even so, the shipped run needed
+# whole batch at once (with `fused=True`, as in the full run below, block by block with a hand-written backward
+# pass). Even so, the shipped run needed
 # {glue:text}`nade_train_minutes` minutes of training on a CPU (its sidecar records the time and the machine), so by
 # default we load its weights; with a GPU the chapter repeats the run.
 
@@ -197,7 +199,7 @@ if QUICK:
     history = History(**sidecar["history"])
     print("loaded the shipped weights; trained with", repr(sidecar["command"]), "on", sidecar["machine"])
 else:
-    model = NADE(n, HIDDEN).to(device)
+    model = NADE(n, HIDDEN, fused=True).to(device)
     history = train.fit(model, x_train[:TRAIN_IMAGES], x_valid, epochs=EPOCHS, batch_size=100, lr=1e-3,
                         patience=PATIENCE, seed=SEED, device=device, checkpoint=f"{CHECKPOINTS}/04_nade.pt")
 print(f"{history.epochs} epochs, best validation NLL {history.best_valid_nll:.2f} nats at epoch {history.best_epoch}")
@@ -245,7 +247,7 @@ library_time = seconds(lambda: nade.log_prob(x_small))
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for label, values in times.items():
     ax.loglog(prefixes, values, "o-", label=label)
-ax.loglog([n], [library_time], "k*", ms=12, label="arlib NADE.log_prob (blockwise)")
+ax.loglog([n], [library_time], "k*", ms=12, label="arlib NADE.log_prob")
 for slope, style in [(1, ":"), (2, "--")]:
     ref = times["running sum (loop)"][0] if slope == 1 else times["naive (loop)"][0]
     ax.loglog(prefixes, [ref * (k / prefixes[0]) ** slope for k in prefixes], "k" + style, lw=0.8,
@@ -351,7 +353,8 @@ plt.show()
 # way the coin fell. Because each hard value is fed back, every coin flip changes the probabilities of the
 # pixels after it. The animation replays the sampling of {glue:text}`n_animate` digits one image row (28
 # pixels) per frame, soft probabilities on the left, hard samples on the right; the rows not yet drawn are
-# blank. Press play.
+# blank. Press play. ({py:func}`arlib.plot.animate_frames` makes the
+# animation from frames tiled by {py:func}`arlib.plot.image_grid`.)
 
 # %% tags=["nbval-ignore-output"]
 anim_x, anim_probs = sample_with_probabilities(W, c, V, b, N_ANIMATE, generator)
@@ -385,8 +388,8 @@ HTML(plot.animation_html(anim))
 #
 # A small demonstration: real MNIST digits (grey levels, not the binarized set), averaged down to
 # $14 \times 14$ pixels and quantised to $K =$ {glue:text}`n_levels` levels. We train a categorical NADE briefly
-# (`NADE(196, d, n_categories=K)`) and compare it with independent categorical pixels (smoothed counts, the
-# categorical version of chapter 1's model).
+# (`CategoricalNADE(196, d, n_categories=K)`) and compare it with independent categorical pixels
+# (smoothed counts, the categorical version of chapter 1's model).
 
 # %%
 glue("n_levels", N_LEVELS)
@@ -407,7 +410,7 @@ def small_digits(images: torch.Tensor, levels: int) -> torch.Tensor:
 q_train = small_digits(mnist_train[:SMALL_TRAIN], N_LEVELS)
 q_test = small_digits(mnist_test, N_LEVELS)
 m = q_train.shape[1]
-categorical = NADE(m, SMALL_HIDDEN, n_categories=N_LEVELS)
+categorical = CategoricalNADE(m, SMALL_HIDDEN, n_categories=N_LEVELS)
 cat_history = train.fit(categorical, q_train, None, epochs=SMALL_EPOCHS, batch_size=100, lr=1e-2, seed=SEED,
                         checkpoint=None if QUICK else f"{CHECKPOINTS}/04_categorical_nade.pt")
 cat_result = train.evaluate(categorical, q_test)
@@ -494,13 +497,13 @@ plt.show()
 # is equally likely to be the next one in the ordering, hence the factor). **Using it** for one ordering takes
 # $n$ passes, one per prefix: the price of not having a running sum.
 #
-# We train one on $14 \times 14$ binary digits (the same images with $K = 2$) in `arlib.models.NADE` with
-# `order_agnostic=True`, and check that its conditionals are the network applied to $[x \odot m, m]$.
+# We train one on $14 \times 14$ binary digits (the same images with $K = 2$), `arlib.models.DeepNADE`,
+# and check that its conditionals are the network applied to $[x \odot m, m]$.
 
 # %% tags=["nbval-tolerance"]
 x2_train = small_digits(mnist_train[:SMALL_TRAIN], 2)
 x2_test = small_digits(mnist_test, 2)
-deep = NADE(m, SMALL_HIDDEN, order_agnostic=True, n_layers=2)
+deep = DeepNADE(m, SMALL_HIDDEN, n_layers=2)
 print(deep.net)
 deep_history = train.fit(deep, x2_train, None, epochs=DEEP_EPOCHS, batch_size=100, lr=3e-3, seed=SEED,
                          checkpoint=None if QUICK else f"{CHECKPOINTS}/04_deep_nade.pt")
@@ -557,7 +560,8 @@ print(f"{'ensemble of the five':20s} NLL {-ensemble.mean():6.2f} nats")
 
 # %%
 @torch.no_grad()
-def inpaint(net_model: NADE, x: torch.Tensor, known: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def inpaint(net_model: DeepNADE, x: torch.Tensor, known: torch.Tensor,
+            gen: torch.Generator) -> torch.Tensor:
     """Sample the pixels where known == 0, one at a time (in index order), given everything known so far."""
     x, known = x.float() * known, known.float().clone()
     for j in (known[0] == 0).nonzero()[:, 0].tolist():  # the same hidden region for every image

@@ -37,6 +37,8 @@ CHECKPOINTS = "checkpoints"  # GPU path: training checkpoints, resumed when the 
 # **mixture of $K$ Gaussians** for each conditional. This chapter builds one conditional by hand, checks it
 # against `arlib` and `torch.distributions`, then compares trained RNADEs with a single-Gaussian baseline and
 # with plain Gaussians on real-valued digits.
+# (API: {py:class}`arlib.models.RNADE`, and {py:mod}`arlib.realdata` for
+# the data.)
 
 # %%
 import math
@@ -88,6 +90,8 @@ print(f"values in [{x_train.min():.4f}, {x_train.max():.4f}]")
 #   units** (bins of width one) the NLL is an upper bound on the NLL of the discrete counts: by Jensen's
 #   inequality, $-\log P(c) = -\log \int_{[0,1)^{64}} p(c + u)\,du \le \mathbb{E}_u[-\log p(c + u)]$. Dividing by
 #   $64 \ln 2$ gives **bits per count**; a uniform guess over the 17 levels costs $\log_2 17 \approx 4.09$.
+#
+# Below, {py:func}`arlib.realdata.ink_counts` turns digits into counts.
 
 # %%
 images, labels = data.load("mnist", "test")

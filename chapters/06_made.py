@@ -37,10 +37,13 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 #    and why more masks are not always better;
 # 5. collect the **published results**, then measure a MADE on binarized MNIST ourselves: one mask against
 #    eight, learning curves and samples.
+#
+# (API: {py:class}`arlib.models.MADE`.)
 
 # %%
 import itertools
 import math
+from functools import partial
 from itertools import pairwise
 
 import matplotlib.pyplot as plt
@@ -595,12 +598,12 @@ glue("made_n_parameters", made["1 mask"].n_parameters())
 # Counting only the weights that at least one mask keeps, the one-mask MADE has {glue:text}`made_n_parameters`
 # parameters. For each of the eight mask sets of the second model we compute the exact log-likelihood of every
 # test image, then the ensemble of the first $K$ mask sets for $K = 1, \dots, 8$.
+# {py:func}`arlib.train.log_probs` scores a test set in batches.
 
 # %%
-@torch.no_grad()
 def log_probs_per_mask(model: MADE, x: torch.Tensor) -> torch.Tensor:
     """(K, B): log p_k(x) in nats under every mask set k, batch by batch."""
-    return torch.stack([torch.cat([model.log_prob(batch, mask_index=k).double().cpu() for batch in x.split(1000)])
+    return torch.stack([train.log_probs(model, x, score=partial(model.log_prob, mask_index=k))
                         for k in range(model.n_masks)])
 
 
@@ -736,7 +739,7 @@ plt.show()
 @torch.no_grad()
 def sampling_snapshots(model: MADE, k: int, fractions: list[float], generator: torch.Generator) -> list[torch.Tensor]:
     """One sample in ordering k, with a picture after each given fraction of the pixels (grey = not yet drawn)."""
-    x = torch.zeros(1, 784, device=model._device())
+    x = torch.zeros(1, 784, device=model.device)
     drawn = torch.zeros(784, dtype=torch.bool)
     stops = {round(f * 784) for f in fractions}
     frames = []

@@ -77,6 +77,8 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 # $h_1 = \tanh(W_{hh} h_0 + W_{xh} x_1)$. We build exactly this network with $d =$ {glue:text}`hello_hidden` hidden
 # units in a few lines of our own. One detail: we write the initial state as $b_0 = \tanh(a_0)$, so that it lies
 # in the same range $(-1, 1)$ as every later state (the reason becomes clear when we compare with `arlib`).
+# (API: {py:class}`arlib.models.CharRNN`,
+# {py:class}`arlib.text.CharTokenizer`.)
 
 # %%
 import math
@@ -86,7 +88,7 @@ import torch.nn.functional as F
 from IPython.display import HTML
 
 import arlib
-from arlib import pretrained, text, train
+from arlib import evaluation, pretrained, text, train
 from arlib.book import glue
 from arlib.models import CharRNN
 from arlib.text import CharTokenizer
@@ -200,7 +202,7 @@ with torch.no_grad():
     same_logits = torch.allclose(library_rnn.logits(word[None])[0], logits, atol=1e-6)
     same_log_p = torch.allclose(library_rnn.log_prob(word[None])[0], log_p(word, params), atol=1e-6)
 print("CharRNN(cell='rnn') logits == ours:", same_logits, "| log p(hello) agrees:", same_log_p)
-samples = library_rnn.sample(8, 5, generator=torch.Generator().manual_seed(SEED))
+samples = library_rnn.sample(8, length=5, generator=torch.Generator().manual_seed(SEED))
 print("eight 5-letter samples:", [vocab.decode(s) for s in samples])
 
 # %% [markdown]
@@ -247,6 +249,8 @@ print("teacher-forced sweep == step-by-step with true inputs:", torch.allclose(f
 # split as in nanoGPT into the first 90 % for training and the last 10 % for validation. The vocabulary is the set of
 # characters that occur, and the model is trained on random blocks of 64 consecutive characters, each block scored
 # from the start token. Losses are in **nats per character**.
+# (API: {py:func}`arlib.text.shakespeare_split`,
+# {py:func}`arlib.text.random_blocks`.)
 
 # %%
 train_tokens, valid_tokens, tokenizer = text.shakespeare_split()
@@ -284,15 +288,12 @@ print("---\n" + tokenizer.decode(train_tokens[:250]) + "\n---")
 #
 # We train a vanilla RNN and a one-layer LSTM of the same width for {glue:text}`live_steps` steps each on random
 # 64-character blocks, with `arlib.train.fit_steps` (AdamW, warm-up then cosine decay, nanoGPT's settings).
+# (API: {py:func}`arlib.train.fit_steps`, {py:func}`arlib.train.token_loss`.)
 
 
 # %%
 def shakespeare_batch(gen: torch.Generator) -> torch.Tensor:
     return text.random_blocks(train_tokens, 64, 12, gen)  # 12 random blocks of 64 characters
-
-
-def mean_nll(model: CharRNN, x: torch.Tensor) -> torch.Tensor:
-    return -model.token_log_probs(x).mean()  # nats per character
 
 
 def valid_loss(model: CharRNN, n_blocks: int = 100) -> float:
@@ -304,7 +305,7 @@ live, live_history = {}, {}
 for cell in ("rnn", "lstm"):
     torch.manual_seed(SEED)
     live[cell] = CharRNN(tokenizer.vocab_size, LIVE_HIDDEN, cell=cell)
-    live_history[cell] = train.fit_steps(live[cell], shakespeare_batch, mean_nll, steps=LIVE_STEPS, lr=3e-3,
+    live_history[cell] = train.fit_steps(live[cell], shakespeare_batch, train.token_loss, steps=LIVE_STEPS, lr=3e-3,
                                          min_lr=3e-4, warmup=LIVE_STEPS // 10, evaluate=valid_loss,
                                          eval_every=max(1, LIVE_STEPS // 10), seed=SEED, device=device,
                                          checkpoint=None if QUICK else f"{CHECKPOINTS}/07_live_{cell}.pt")
@@ -330,6 +331,8 @@ plt.show()
 # **last** character, $-\log p(x_T \mid x_{<T})$, and measure how strongly it reacts to each earlier input: the norm
 # of its gradient with respect to the one-hot input at position $t$, averaged over blocks, against the distance
 # $T - t$. We include the shipped two-layer LSTM (trained much longer, see below).
+# On a GPU, {py:func}`arlib.evaluation.retrain` trains it again from its
+# recipe.
 
 
 # %%
@@ -348,7 +351,7 @@ glue("sensitivity_length", SENSITIVITY_LENGTH)
 if QUICK:
     shakespeare_rnn = pretrained.load("charrnn-tinyshakespeare", device)
 else:  # train the shipped recipe from scratch (its sizes and settings are in the sidecar)
-    shakespeare_rnn = pretrained.retrain("charrnn-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED,
+    shakespeare_rnn = evaluation.retrain("charrnn-tinyshakespeare", shakespeare_batch, train.token_loss, seed=SEED,
                                          steps=STEPS, checkpoint=f"{CHECKPOINTS}/07_charrnn.pt", device=device)
 shakespeare_rnn = shakespeare_rnn.cpu()
 
@@ -495,7 +498,7 @@ plt.show()
 # %%
 glue("sample_chars", SAMPLE_CHARS)
 for tau in TEMPERATURES:
-    sample = shakespeare_rnn.sample(1, SAMPLE_CHARS, generator=torch.Generator().manual_seed(SEED), temperature=tau)
+    sample = shakespeare_rnn.sample(1, length=SAMPLE_CHARS, generator=torch.Generator().manual_seed(SEED), temperature=tau)
     print(f"===== temperature {tau} =====\n{tokenizer.decode(sample[0])}\n")
 
 # %% [markdown]
@@ -513,9 +516,10 @@ for tau in TEMPERATURES:
 # $\tau = 0.25$ and at $\tau = 2$. **Notice** that the entropy grows with $\tau$, that low temperatures
 # repeat the most common words, and that after "To be, or not to b" the model favours "e" strongly but not
 # absolutely, even at $\tau = 1$: it has learned spelling, not the quotation.
+# (API: {py:func}`arlib.models.common.draw`.)
 
 # %%
-from arlib.models.sequence import draw
+from arlib.models.common import draw
 from arlib.widgets import explore
 
 PREFIXES = ["ROMEO", "To be, or not to b", "KING RICHARD III:\nWhat say",
@@ -586,6 +590,7 @@ explore(prefix_view, prefix=PREFIXES, tau=[0.25, 0.5, 0.8, 1.0, 1.5, 2.0],
 # The names are split 90/10 by a fixed random permutation; the loss is in nats per character, the end token counted.
 # The shipped model trains on all but the last 1,000 training names; those it never sees pick the step whose weights
 # are kept (early stopping), so the test names are scored only once, at the end.
+# (API: {py:func}`arlib.text.names_split`, {py:func}`arlib.text.names_loss`.)
 
 # %%
 train_names, test_names, name_tokens = text.names_split()
@@ -607,7 +612,7 @@ else:  # the shipped recipe: train on all but the last training names, keep the 
     def names_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return fit_names.batch(torch.randint(len(fit_names), (recipe["batch_size"],), generator=gen))
 
-    names_rnn = pretrained.retrain("charrnn-names", names_batch, names_nll,
+    names_rnn = evaluation.retrain("charrnn-names", names_batch, names_nll,
                                    evaluate=lambda model: text.names_loss(model, valid_names), seed=SEED,
                                    steps=STEPS, checkpoint=f"{CHECKPOINTS}/07_charrnn_names.pt", device=device)
 names_rnn = names_rnn.cpu()
@@ -626,7 +631,7 @@ print(f"test loss: {names_measured:.3f} nats/char (sidecar: {meta['metrics']['te
 # %%
 real_lengths = train_names.lengths - 1
 for tau in (0.7, 1.0):
-    draws = names_rnn.sample(N_NAMES, 20, generator=torch.Generator().manual_seed(SEED), temperature=tau)
+    draws = names_rnn.sample(N_NAMES, length=20, generator=torch.Generator().manual_seed(SEED), temperature=tau)
     decoded = [name_tokens.decode(row) for row in draws]
     names = [s.split(text.END)[0] for s in decoded]
     stopped = sum(text.END in s for s in decoded)
@@ -634,7 +639,7 @@ for tau in (0.7, 1.0):
     print(f"τ = {tau}: {stopped}/{N_NAMES} stopped at the end token, {novel}/{N_NAMES} not in the training set")
     print("   ", " ".join(names))
 
-many = names_rnn.sample(2000, 20, generator=torch.Generator().manual_seed(SEED + 1))
+many = names_rnn.sample(2000, length=20, generator=torch.Generator().manual_seed(SEED + 1))
 many_lengths = torch.tensor([name_tokens.decode(row).find(text.END) for row in many])
 glue("names_stopped_fraction", round((many_lengths >= 0).float().mean().item(), 4))
 fig, ax = plt.subplots(figsize=(6, 3))

@@ -78,6 +78,9 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 #
 # The picture shows the raster order on a small grid, and the pixels a conditional may use: everything before the
 # target pixel (red), which for a pixel in the middle of a digit is the whole upper half and a bit more.
+#
+# The chapter's models are {py:class}`arlib.models.PixelRNN`,
+# {py:class}`arlib.models.PixelCNN` and {py:class}`arlib.models.GatedPixelCNN`.
 
 # %%
 import math
@@ -136,7 +139,7 @@ plt.show()
 # images of shape $(B, C, H, W)$, scales the pixels to $[-1, 1]$ as network input, expects logits of shape
 # $(B, K, C, H, W)$ back (one $K$-way softmax per channel of every pixel), and adds up the log-probabilities of
 # the observed values. The whole problem is to build networks whose logits at $(c, i, j)$ never depend on the
-# input at $(c, i, j)$ or later.
+# input at $(c, i, j)$ or later. (API: {py:class}`arlib.models.ImageModel`.)
 #
 # ## PixelRNN: LSTMs that run over an image
 #
@@ -225,6 +228,8 @@ print("column 3 of the skewed grid holds pixels", [int(v) for v in skewed[:, 3].
 # With colours, the centre is split further. The feature maps are divided into three groups, R, G and B; at the
 # centre tap, mask A lets colour group $g$ read the input colours strictly before it ($g' < g$: G reads R, B reads
 # R and G, R reads nothing) and mask B the colours up to and including it ($g' \le g$). We build both masks by hand.
+# (The library's are {py:func}`arlib.models.pixelcnn.raster_mask` and
+# {py:class}`arlib.models.pixelcnn.MaskedConv2d`.)
 
 # %%
 def causal_mask(k: int, kind: str) -> torch.Tensor:
@@ -643,10 +648,9 @@ plt.show()
 glue("n_test", N_TEST)
 
 
-@torch.no_grad()
-def nll_per_image(model, x: torch.Tensor, batch: int = 100) -> torch.Tensor:
+def nll_per_image(model, x: torch.Tensor) -> torch.Tensor:
     """-log p(x) in nats for every image, batch by batch, on the CPU in float64."""
-    return torch.cat([-model.log_prob(b.to(model._device())).double().cpu() for b in x.split(batch)])
+    return -train.log_probs(model, x, 100)
 
 
 scores = {label: nll_per_image(model, x_test[subset]) for label, model in models.items()}
@@ -810,7 +814,7 @@ print(f"class-conditional gated PixelCNN, {conditional.n_parameters():,} paramet
 # %%
 classes = torch.arange(10).repeat(N_PER_CLASS)
 with torch.no_grad():
-    drawn = conditional.sample(len(classes), classes, generator=torch.Generator().manual_seed(SEED)).cpu()
+    drawn = conditional.sample(len(classes), y=classes, generator=torch.Generator().manual_seed(SEED)).cpu()
 real = torch.stack([x_cond["test"][0][x_cond["test"][1] == c][0] for c in range(10)])
 ax = plot.show_images(torch.cat([real, drawn]), n_cols=10, shape=(28, 28))
 ax.set_title("top row: a test digit of each class; below: samples given y = 0, 1, ..., 9 (one column per class)",
@@ -829,9 +833,8 @@ plt.show()
 # %%
 pick = torch.randperm(len(x_cond["test"][1]), generator=torch.Generator().manual_seed(SEED))[:N_COND_TEST]
 x_held, y_held = x_cond["test"][0][pick], x_cond["test"][1][pick]
-with torch.no_grad():
-    log_p = torch.stack([torch.cat([conditional.log_prob(b.to(device), torch.full((len(b),), c, device=device)).cpu()
-                                    for b in x_held.split(100)]) for c in range(10)], 1)
+log_p = torch.stack([train.log_probs(conditional, (x_held, torch.full_like(y_held, c)), 100)
+                     for c in range(10)], 1)
 predicted = log_p.argmax(1)
 accuracy = (predicted == y_held).float().mean().item()
 cond_nll = -log_p.gather(1, y_held[:, None]).mean().item()

@@ -54,6 +54,7 @@ CHECKPOINTS = "checkpoints"             # GPU path: training checkpoints, resume
 # dataset's convention, takes 0 to 4 of every speaker and digit are the test split, the other 45 the training split.
 # `arlib.data.load("fsdd", split)` returns a list of `(waveform, digit, speaker)`, with waveforms as float tensors in
 # $[-1, 1]$ at 8,000 samples per second.
+# (API: {py:func}`arlib.data.load`, {py:class}`arlib.models.WaveNet`.)
 
 # %%
 import math
@@ -68,7 +69,7 @@ import arlib
 from arlib import data, pretrained, train
 from arlib.book import glue
 from arlib.models import WaveNet, mu_law_decode, mu_law_encode
-from arlib.models.sequence import draw
+from arlib.models.common import draw
 
 generator = arlib.seed(SEED)
 if QUICK:  # CPU demo: small models, where one thread is fastest and reproducible
@@ -124,6 +125,8 @@ display(Audio(clip.numpy(), rate=RATE))
 # near 0, where speech spends most of its time, and coarse ones near $\pm 1$, where a large error is small
 # relative to the signal. (The telephone network has used this companding since the 1970s.) We write it in three
 # lines and compare with `arlib.models.mu_law_encode`.
+# (API: {py:func}`arlib.models.mu_law_encode`,
+# {py:func}`arlib.models.mu_law_decode`.)
 
 # %%
 MU = 255
@@ -649,12 +652,12 @@ def generate_with_queues(model: WaveNet, n: int, length: int, gen: torch.Generat
 
 
 by_hand = generate_with_queues(wavenet, 2, max(TIMING_LENGTHS), torch.Generator().manual_seed(SEED))
-by_arlib = wavenet.sample(2, max(TIMING_LENGTHS), torch.Generator().manual_seed(SEED))
+by_arlib = wavenet.sample(2, length=max(TIMING_LENGTHS), generator=torch.Generator().manual_seed(SEED))
 print(f"our queue loop == wavenet.sample on {max(TIMING_LENGTHS)} codes, same generator seed:",
       torch.equal(by_hand, by_arlib))
 
 # %% [markdown]
-# `WaveNet.sample(..., cached=False)` recomputes naively; with the same generator, it must produce the same samples
+# `WaveNet.sample(..., use_cache=False)` recomputes naively; with the same generator, it must produce the same samples
 # as the queues. We time both on the model above, for generated lengths up to {glue:text}`timing_max` samples, beyond
 # the receptive field.
 
@@ -665,7 +668,7 @@ drawn = {}
 for length in TIMING_LENGTHS:
     for cached in (True, False):
         start = time.perf_counter()
-        drawn[cached], logits = wavenet.sample(1, length, torch.Generator().manual_seed(SEED), cached=cached,
+        drawn[cached], logits = wavenet.sample(1, length=length, generator=torch.Generator().manual_seed(SEED), use_cache=cached,
                                                return_logits=True)
         timing[cached].append(time.perf_counter() - start)
         if cached:
@@ -722,7 +725,7 @@ glue("n_generated", N_GENERATED)
 glue("generate_seconds", GENERATE_SECONDS)
 glue("prompt_ms", round(1000 * PROMPT_SECONDS))
 n_gen, n_prompt = int(GENERATE_SECONDS * RATE), int(PROMPT_SECONDS * RATE)
-generated = mu_law_decode(wavenet.sample(N_GENERATED, n_gen, torch.Generator().manual_seed(SEED)))
+generated = mu_law_decode(wavenet.sample(N_GENERATED, length=n_gen, generator=torch.Generator().manual_seed(SEED)))
 
 prompts = []
 for i in order:  # test clips in the seeded order; the prompt: 50 ms before the voice starts, then PROMPT_SECONDS

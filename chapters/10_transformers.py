@@ -85,7 +85,7 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 
 import arlib
-from arlib import data, plot, pretrained, text, train
+from arlib import data, evaluation, plot, pretrained, text, train
 from arlib.book import glue
 from arlib.models import GPT
 
@@ -118,10 +118,11 @@ print(mask)
 # `scaled_dot_product_attention` with `is_causal=True`. Fed the same input and weights, our function must give the
 # same output. We also draw the mask and the weights $\alpha$ it produces for random queries and keys, next to the
 # two other attention patterns of the original encoder-decoder Transformer (discussed below).
+# (API: {py:class}`arlib.models.GPT`.)
 
 # %%
 torch.manual_seed(SEED)
-small = GPT(vocab_size=10, block_size=16, n_layer=2, n_head=4, n_embd=32)
+small = GPT(vocab_size=10, block_size=16, n_layers=2, n_head=4, n_embd=32)
 attn = small.blocks[0].attn
 h = torch.randn(3, 12, 32)
 with torch.no_grad():
@@ -198,7 +199,7 @@ plt.show()
 
 # %%
 with torch.no_grad():
-    drawn, sampled_logits = small.sample(4, 16, generator=generator, return_logits=True)
+    drawn, sampled_logits = small.sample(4, length=16, generator=generator, return_logits=True)
     print("logits while sampling == logits(sample) in one pass:", torch.allclose(sampled_logits, small.logits(drawn),
                                                                                   atol=1e-5))
 
@@ -265,12 +266,8 @@ def shakespeare_batch(gen: torch.Generator) -> torch.Tensor:
     return text.random_blocks(train_tokens, 64, 12, gen)
 
 
-def mean_nll(model, x: torch.Tensor) -> torch.Tensor:
-    return -model.token_log_probs(x).mean()  # nats per character
-
-
 gpt = (pretrained.load("gpt-tinyshakespeare") if QUICK  # GPU: the sidecar's recipe, trained from scratch
-       else pretrained.retrain("gpt-tinyshakespeare", shakespeare_batch, mean_nll, seed=SEED, steps=STEPS,
+       else evaluation.retrain("gpt-tinyshakespeare", shakespeare_batch, train.token_loss, seed=SEED, steps=STEPS,
                                checkpoint=f"{CHECKPOINTS}/10_gpt.pt", device=device)).cpu()
 lstm = pretrained.load("charrnn-tinyshakespeare")
 meta = pretrained.info("gpt-tinyshakespeare")
@@ -305,7 +302,7 @@ print(f"re-measured on {VALID_BLOCKS} blocks: GPT {gpt_valid['loss']:.3f} (in co
 
 # %%
 def forward_with_attention(model: GPT, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The GPT's logits (B, T, V) computed by hand, and every head's weights (B, n_layer, n_head, T, T)."""
+    """The GPT's logits (B, T, V) computed by hand, and every head's weights (B, n_layers, n_head, T, T)."""
     start = torch.full((len(x), 1), model.start_token)
     tokens = torch.cat([start, x[:, :-1]], dim=1)  # start token, x_1, ..., x_{T-1}
     h = model.wte(tokens) + model.wpe(torch.arange(tokens.shape[1]))  # token + position embeddings
@@ -326,10 +323,10 @@ x_sentence = tokenizer.encode(sentence)[None]
 with torch.no_grad():
     hand_logits, maps = forward_with_attention(gpt, x_sentence)
     print("hand-made forward pass == gpt.logits:", torch.allclose(hand_logits, gpt.logits(x_sentence), atol=1e-4))
-maps = maps[0]  # (n_layer, n_head, T, T)
-n_layer, n_head, T_s, _ = maps.shape
+maps = maps[0]  # (n_layers, n_head, T, T)
+n_layers, n_head, T_s, _ = maps.shape
 rows = slice(1, None)  # row 0 (the start token) can only attend to itself
-previous = maps.diagonal(-1, dim1=-2, dim2=-1).mean(-1)  # (n_layer, n_head): mean weight on position t - 1
+previous = maps.diagonal(-1, dim1=-2, dim2=-1).mean(-1)  # (n_layers, n_head): mean weight on position t - 1
 entropy = -(maps * maps.clamp_min(1e-12).log()).sum(-1)[..., rows].mean(-1)  # mean entropy of a row, nats
 uniform_previous = (1 / torch.arange(2, T_s + 1)).mean()  # what a head attending uniformly would give
 uniform_entropy = torch.arange(2, T_s + 1).log().mean()
@@ -349,8 +346,8 @@ print(f"mean entropy of a row of weights, nats (uniform attention: {uniform_entr
 
 labels = ["⟨s⟩"] + [c.replace("\n", "↵").replace(" ", "␣") for c in sentence[:-1]]
 fig = plt.figure(figsize=(14, 6.5))
-grid = fig.add_gridspec(n_layer, n_head + 4)
-for layer in range(n_layer):
+grid = fig.add_gridspec(n_layers, n_head + 4)
+for layer in range(n_layers):
     for head in range(n_head):
         ax = fig.add_subplot(grid[layer, head])
         ax.imshow(maps[layer, head], cmap="viridis", vmin=0, vmax=1)
@@ -407,7 +404,7 @@ def attention_view(layer: int, head: int):
     return fig
 
 
-explore(attention_view, layer=range(1, n_layer + 1), head=range(1, n_head + 1),
+explore(attention_view, layer=range(1, n_layers + 1), head=range(1, n_head + 1),
         description="layer and head -> attention weights on a sentence")
 
 # %% [markdown]
@@ -420,7 +417,7 @@ explore(attention_view, layer=range(1, n_layer + 1), head=range(1, n_head + 1),
 # %%
 glue("sample_chars", SAMPLE_CHARS)
 for tau in TEMPERATURES:
-    sample = gpt.sample(1, SAMPLE_CHARS, generator=torch.Generator().manual_seed(SEED), temperature=tau)
+    sample = gpt.sample(1, length=SAMPLE_CHARS, generator=torch.Generator().manual_seed(SEED), temperature=tau)
     print(f"===== temperature {tau} =====\n{tokenizer.decode(sample[0])}\n")
 
 # %% [markdown]
@@ -434,7 +431,7 @@ for tau in TEMPERATURES:
 def sample_view(tau: float, top_k: str):
     """One sample of the GPT at a temperature and a top-k."""
     k = None if top_k == "all" else int(top_k)
-    tokens = gpt.sample(1, 240, generator=torch.Generator().manual_seed(SEED),
+    tokens = gpt.sample(1, length=240, generator=torch.Generator().manual_seed(SEED),
                         temperature=tau, top_k=k)
     fig, ax = plt.subplots(figsize=(9, 3.2))
     shown = tokenizer.decode(tokens[0]).replace("$", r"\$")  # "$" is not maths here
@@ -468,9 +465,9 @@ explore(sample_view, tau=[0.5, 0.8, 1.0, 1.5, 2.0], top_k=["all", "1", "3", "10"
 # block of 256 positions, generating up to 256 tokens.
 
 # %%
-timing_gpt = GPT(vocab_size=65, block_size=max(TIMING_LENGTHS), n_layer=4, n_head=4, n_embd=128).eval()
-with_cache = timing_gpt.sample(2, max(TIMING_LENGTHS), generator=torch.Generator().manual_seed(SEED), use_cache=True)
-without = timing_gpt.sample(2, max(TIMING_LENGTHS), generator=torch.Generator().manual_seed(SEED), use_cache=False)
+timing_gpt = GPT(vocab_size=65, block_size=max(TIMING_LENGTHS), n_layers=4, n_head=4, n_embd=128).eval()
+with_cache = timing_gpt.sample(2, length=max(TIMING_LENGTHS), generator=torch.Generator().manual_seed(SEED), use_cache=True)
+without = timing_gpt.sample(2, length=max(TIMING_LENGTHS), generator=torch.Generator().manual_seed(SEED), use_cache=False)
 print(f"same {max(TIMING_LENGTHS)}-token samples with and without the cache:", torch.equal(with_cache, without))
 
 seconds = {True: [], False: []}
@@ -479,7 +476,7 @@ for length in TIMING_LENGTHS:
         runs = []
         for _ in range(3):  # best of three: less noise from other programs
             start = time.perf_counter()
-            timing_gpt.sample(1, length, generator=torch.Generator().manual_seed(SEED), use_cache=cached)
+            timing_gpt.sample(1, length=length, generator=torch.Generator().manual_seed(SEED), use_cache=cached)
             runs.append(time.perf_counter() - start)
         seconds[cached].append(min(runs))
 
@@ -518,15 +515,11 @@ plt.show()
 x_train = data.load("binarized_mnist", "train")
 PIXEL_NAME = "gpt-binarized-mnist"
 shipped = PIXEL_NAME in pretrained.available()
-BRIEF_CONFIG = dict(vocab_size=2, block_size=784, n_layer=2, n_head=2, n_embd=32)  # if nothing is shipped
+BRIEF_CONFIG = dict(vocab_size=2, block_size=784, n_layers=2, n_head=2, n_embd=32)  # if nothing is shipped
 
 
 def pixel_batch(gen: torch.Generator) -> torch.Tensor:
     return x_train[torch.randint(len(x_train), (16,), generator=gen)].long()
-
-
-def pixel_loss(model: GPT, x: torch.Tensor) -> torch.Tensor:
-    return -model.token_log_probs(x).mean()  # nats per pixel (the scale of the learning rate does not change)
 
 
 if shipped and QUICK:
@@ -535,13 +528,13 @@ if shipped and QUICK:
     print(f"loaded {PIXEL_NAME}: {pixel_meta['config']}, trained with {pixel_meta['command']!r} "
           f"in {pixel_meta['train_seconds']:.0f} s; full test split NLL {pixel_meta['metrics']['test_nll']:.2f} nats")
 elif shipped:
-    pixel_gpt = pretrained.retrain(PIXEL_NAME, pixel_batch, pixel_loss, seed=SEED, steps=STEPS,
+    pixel_gpt = evaluation.retrain(PIXEL_NAME, pixel_batch, train.token_loss, seed=SEED, steps=STEPS,
                                    checkpoint=f"{CHECKPOINTS}/10_pixel_gpt.pt", device=device).cpu()
     print(f"trained the {PIXEL_NAME} recipe on this page: {pretrained.info(PIXEL_NAME)['config']}")
 else:
     torch.manual_seed(SEED)
     pixel_gpt = GPT(**BRIEF_CONFIG)
-    train.fit_steps(pixel_gpt, pixel_batch, pixel_loss, steps=PIXEL_STEPS, lr=3e-3, min_lr=3e-4,
+    train.fit_steps(pixel_gpt, pixel_batch, train.token_loss, steps=PIXEL_STEPS, lr=3e-3, min_lr=3e-4,
                     warmup=PIXEL_STEPS // 10, weight_decay=0.01, seed=SEED, device=device)
     pixel_gpt = pixel_gpt.cpu()
     print(f"no shipped {PIXEL_NAME}: trained a small GPT {BRIEF_CONFIG} here for {PIXEL_STEPS} steps of 16 images")
@@ -550,7 +543,7 @@ glue("pixel_test_images", PIXEL_TEST)
 
 subset = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(SEED))[:PIXEL_TEST]  # the file is
 with torch.no_grad():  # sorted in long runs of similar digits, so its first images are not a fair sample
-    pixel_nlls = torch.cat([-pixel_gpt.log_prob(b) for b in x_test[subset].split(100)]).double()
+    pixel_nlls = -train.log_probs(pixel_gpt, x_test[subset], 100)
 pixel_nll, pixel_se = pixel_nlls.mean().item(), (pixel_nlls.std() / math.sqrt(len(pixel_nlls))).item()
 glue("pixel_test_nll", round(pixel_nll, 2))
 glue("pixel_test_se", round(pixel_se, 1))
@@ -563,7 +556,7 @@ for name in pretrained.available():  # chapter 8's convolutional models, if ship
         print(f"{name} ({other['n_parameters']:,} parameters): test NLL {other['metrics']['test_nll']:.2f} nats per image")
 print("published PixelCNN (van den Oord et al., 2016): 81.30 nats per image")
 
-pixel_samples = pixel_gpt.sample(N_PIXEL_SAMPLES, 784, generator=torch.Generator().manual_seed(SEED))
+pixel_samples = pixel_gpt.sample(N_PIXEL_SAMPLES, length=784, generator=torch.Generator().manual_seed(SEED))
 plot.show_images(pixel_samples, n_cols=10, title="samples from the pixel GPT (784 tokens each, with the cache)")
 plt.show()
 

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import time
 
+import recipes
+
 import arlib
-from arlib import data, pretrained, train
+from arlib import evaluation
 from arlib.models import IndependentBernoulli
 
 NAME = "bernoulli-binarized-mnist"
+DATASET = "binarized_mnist"
 
 
 def main() -> None:
     arlib.seed(0)
+    splits = recipes.load_splits(DATASET)
     start = time.perf_counter()
-    model = IndependentBernoulli(784).fit_closed_form(data.load("binarized_mnist", "train"), pseudo_count=1.0)
+    model = IndependentBernoulli(784).fit_closed_form(splits["train"], pseudo_count=1.0)
     seconds = time.perf_counter() - start
-    command = "python scripts/train_independent_bernoulli.py"
-    pretrained.save(NAME, model, {}, command, train_seconds=seconds, dataset="binarized_mnist")
-    stored = pretrained.load(NAME)
-    metrics = {}
-    for split in ("train", "valid", "test"):
-        result = train.evaluate(stored, data.load("binarized_mnist", split))
-        metrics[f"{split}_nll"] = round(result.nll, 4)
-        metrics[f"{split}_bits_per_dim"] = round(result.bits_per_dim, 5)
-    pretrained.save(NAME, model, metrics, command, train_seconds=seconds, dataset="binarized_mnist")
+    metrics = evaluation.publish(NAME, model, recipes.command(__file__, []),
+                                 lambda stored: recipes.nll_metrics(stored, splits), train_seconds=seconds,
+                                 dataset=DATASET, half=False)  # 784 probabilities, stored as float32
     print(NAME, metrics)
 
 

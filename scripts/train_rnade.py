@@ -14,8 +14,9 @@ so it gets twice the epochs.
 
 Adam with early stopping on the 10,000 validation digits; the best epoch's weights are kept. A
 checkpoint is written after every epoch (under data/checkpoints/, or --checkpoints) and resumed when the
-same command runs again. The stored (fp16) weights are re-loaded and evaluated on train, valid and test;
-those numbers go into the sidecar with the exact command line. The script also fits two closed-form
+same command runs again; --epochs sets the maximum epochs of every variant. The stored (fp16) weights
+are re-loaded and evaluated on train, valid and test; those numbers go into the sidecar with the exact
+command line. The script also fits two closed-form
 baselines on the training digits, independent Gaussians and one full-covariance Gaussian, and records
 their NLLs in every sidecar under "baselines". All NLLs are in nats per image in the scaled space
 [0, 1)^64; "*_nll_counts" adds 64 ln 17 (count units, an upper bound on the NLL of the discrete counts).
@@ -24,25 +25,23 @@ Training uses one CPU thread by default (--threads).
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
-import sys
-from pathlib import Path
 
+import recipes
 import torch
+from recipes import Recipe
 
 import arlib
-from arlib import data, pretrained, realdata, train
+from arlib import evaluation, realdata, train
 from arlib.models import RNADE
 
-ROOT = Path(__file__).resolve().parent.parent
 DATASET = "mnist8x8"
-RECIPE = {"hidden": 100, "batch_size": 100, "lr": 3e-3, "patience": 5}
-VARIANTS = {  # name prefix -> (maximum epochs, RNADE keyword arguments besides n_dims and hidden)
-    "rnade": (30, {"n_components": 10}),
-    "rnadeu": (60, {"n_components": 10, "uniform_weights": True}),
-    "rnade1": (30, {"n_components": 1}),
+ADAM = dict(dataset=DATASET, batch_size=100, lr=3e-3, patience=5)
+RNADE_CONFIG = {"n_dims": realdata.SIDE**2, "hidden": 100}
+RECIPES = {  # name prefix -> recipe
+    "rnade": Recipe(RNADE, {**RNADE_CONFIG, "n_components": 10}, epochs=30, **ADAM),
+    "rnadeu": Recipe(RNADE, {**RNADE_CONFIG, "n_components": 10, "uniform_weights": True}, epochs=60, **ADAM),
+    "rnade1": Recipe(RNADE, {**RNADE_CONFIG, "n_components": 1}, epochs=30, **ADAM),
 }
 
 
@@ -60,50 +59,44 @@ def gaussian_baselines(x_train: torch.Tensor, splits: dict[str, torch.Tensor]) -
 
 
 def measure(model: RNADE, splits: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per split: the NLL in the scaled space, in count units (+ 64 ln 17), and in bits per count."""
     shift = realdata.count_log_jacobian(model.n_dims)
     metrics: dict[str, float] = {}
     for split, x in splits.items():
-        result = train.evaluate(model, x)
-        metrics[f"{split}_nll"] = round(result.nll, 4)
-        metrics[f"{split}_nll_counts"] = round(result.nll + shift, 4)
-        metrics[f"{split}_bits_per_count"] = round((result.nll + shift) / (model.n_dims * math.log(2)), 5)
+        nll = train.evaluate(model, x).nll
+        metrics[f"{split}_nll"] = nll
+        metrics[f"{split}_nll_counts"] = nll + shift
+        metrics[f"{split}_bits_per_count"] = (nll + shift) / (model.n_dims * math.log(2))
     return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipes.arguments(__doc__, "epochs", threads=1)
     parser.add_argument("variants", nargs="*", metavar="variant",
-                        help=f"which models to train, from {list(VARIANTS)} (default: all)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs for every variant (default: 30, 60 for rnadeu)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoints", type=Path, default=ROOT / "data" / "checkpoints")
+                        help=f"which models to train, from {list(RECIPES)} (default: all)")
     args = parser.parse_args(argv)
-    unknown = set(args.variants) - set(VARIANTS)
+    unknown = set(args.variants) - set(RECIPES)
     if unknown:
-        parser.error(f"unknown variant(s) {sorted(unknown)}; expected some of {list(VARIANTS)}")
+        parser.error(f"unknown variant(s) {sorted(unknown)}; expected some of {list(RECIPES)}")
     torch.set_num_threads(args.threads)
-    command = " ".join(["python scripts/train_rnade.py", shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
+    command = recipes.command(__file__, argv)
 
-    splits = {split: data.load(DATASET, split) for split in ("train", "valid", "test")}
+    splits = recipes.load_splits(DATASET)
     baselines = gaussian_baselines(splits["train"], splits)
     print("closed-form baselines:", baselines)
-    for variant in args.variants or list(VARIANTS):
+    for variant in args.variants or list(RECIPES):
         name = f"{variant}-{DATASET}"
-        epochs, kwargs = VARIANTS[variant]
-        epochs = args.epochs or epochs
+        recipe = RECIPES[variant].lasting(args.epochs)
         arlib.seed(args.seed)
-        model = RNADE(realdata.SIDE**2, RECIPE["hidden"], **kwargs)
-        history = train.fit(model, splits["train"], splits["valid"], epochs=epochs,
-                            batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], patience=RECIPE["patience"],
-                            checkpoint=args.checkpoints / f"{name}.pt", seed=args.seed)
+        model = recipe.model()
+        history = recipe.fit(model, splits["train"], splits["valid"], checkpoint=args.checkpoints / f"{name}.pt",
+                             seed=args.seed)
         seconds = sum(history.seconds)  # training epochs only (validation passes excluded), resumed runs included
-        recipe = {**RECIPE, "epochs": epochs, "seed": args.seed, "threads": args.threads}
-        extra = {"history": history.to_dict(), "epochs_run": history.epochs, "recipe": recipe,
+        record = {"hidden": recipe.config["hidden"], **recipe.record(), "seed": args.seed, "threads": args.threads}
+        extra = {"history": history.to_dict(), "epochs_run": history.epochs, "recipe": record,
                  "baselines": baselines, "nll_space": "nats per image for x in [0, 1)^64 (x = (count + u) / 17)"}
-        pretrained.save(name, model, {}, command, train_seconds=seconds, dataset=DATASET, half=True, extra=extra)
-        metrics = measure(pretrained.load(name), splits)  # the weights as stored (fp16), not the live model
-        pretrained.save(name, model, metrics, command, train_seconds=seconds, dataset=DATASET, half=True, extra=extra)
+        metrics = evaluation.publish(name, model, command, lambda stored: measure(stored, splits),
+                                     train_seconds=seconds, dataset=DATASET, extra=extra)
         print(name, metrics, f"best epoch {history.best_epoch} of {history.epochs}, {seconds:.0f} s")
 
 

@@ -40,72 +40,45 @@ sidecar with the exact command line, the tokenizer and the training history.
 
 from __future__ import annotations
 
-import argparse
-import math
-import shlex
-import sys
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
+import recipes
 import torch
+from recipes import Recipe
 
 import arlib
-from arlib import data, pretrained, text, train
+from arlib import data, evaluation, pretrained, text, train
 from arlib.models import GPT, CharRNN, SequenceModel
 
-ROOT = Path(__file__).resolve().parent.parent
 EVAL_BLOCKS = 4000  # random validation blocks in the final Shakespeare metric
 MONITOR_BLOCKS = 240  # ... and in the evaluations during training (nanoGPT's CPU example: 20 batches of 12)
 MONITOR_DIGITS = 500  # validation digits in the evaluations during training of the pixel GPT
 VALID_NAMES = 1000  # names held out of the training 90 % to monitor (and early-stop) the names runs
 
-
-@dataclass
-class Recipe:
-    make: Callable[..., SequenceModel]
-    config: dict
-    dataset: str
-    iters: int
-    batch_size: int
-    lr: float
-    min_lr: float
-    warmup: int
-    weight_decay: float
-    block_size: int = 0  # Shakespeare: characters per training block
-    grad_clip: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.99)
-    eval_every: int = 250
-    keep_best: bool = False  # early stopping: ship the weights of the best monitored evaluation
-
-
-SHAKESPEARE = dict(dataset="tinyshakespeare", iters=5000, batch_size=12, block_size=64, warmup=100)
-NAMES = dict(dataset="names", batch_size=32, warmup=200, eval_every=500, keep_best=True)
+# extra: block_size, characters per training block of Shakespeare (0: whole sequences, a name or a digit)
+SHAKESPEARE = dict(dataset="tinyshakespeare", iters=5000, batch_size=12, warmup=100, extra={"block_size": 64})
+NAMES = dict(dataset="names", batch_size=32, warmup=200, eval_every=500, keep_best=True,
+             extra={"block_size": 0, "valid_names": VALID_NAMES})
 RECIPES = {
-    "gpt-tinyshakespeare": Recipe(GPT, dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),
+    "gpt-tinyshakespeare": Recipe(GPT, dict(vocab_size=65, block_size=64, n_layers=4, n_head=4, n_embd=128),
                                   lr=1e-3, min_lr=1e-4, weight_decay=0.1, **SHAKESPEARE),
     "charrnn-tinyshakespeare": Recipe(CharRNN, dict(vocab_size=65, hidden=256, n_layers=2, cell="lstm"),
                                       lr=3e-3, min_lr=3e-4, weight_decay=0.0, **SHAKESPEARE),
-    "gpt-names": Recipe(GPT, dict(vocab_size=27, block_size=16, n_layer=4, n_head=4, n_embd=128, dropout=0.2),
+    "gpt-names": Recipe(GPT, dict(vocab_size=27, block_size=16, n_layers=4, n_head=4, n_embd=128, dropout=0.2),
                         iters=40000, lr=1e-3, min_lr=1e-4, weight_decay=0.1, **NAMES),
     "charrnn-names": Recipe(CharRNN, dict(vocab_size=27, hidden=256, n_layers=3, cell="lstm", dropout=0.4),
                             iters=20000, lr=3e-3, min_lr=3e-4, weight_decay=0.0, **NAMES),
-    "gpt-binarized-mnist": Recipe(GPT, dict(vocab_size=2, block_size=784, n_layer=2, n_head=4, n_embd=64),
+    "gpt-binarized-mnist": Recipe(GPT, dict(vocab_size=2, block_size=784, n_layers=2, n_head=4, n_embd=64),
                                   dataset="binarized_mnist", iters=2500, batch_size=16, lr=2e-3, min_lr=2e-4,
-                                  warmup=100, weight_decay=0.01, eval_every=500),
+                                  warmup=100, weight_decay=0.01, eval_every=500, extra={"block_size": 0}),
 }
 
 
 def shakespeare_task(recipe: Recipe):
     """(batch, loss, monitor, final metrics, tokenizer, sidecar record) for random blocks of Tiny Shakespeare."""
     train_tokens, valid_tokens, tokenizer = text.shakespeare_split()
-    block = recipe.block_size
+    block = recipe.extra["block_size"]
 
     def batch(generator: torch.Generator) -> torch.Tensor:
         return text.random_blocks(train_tokens, block, recipe.batch_size, generator)
-
-    def loss(model: SequenceModel, x: torch.Tensor) -> torch.Tensor:
-        return -model.token_log_probs(x).mean()  # nats per character
 
     def monitor(model: SequenceModel) -> float:
         return text.shakespeare_loss(model, valid_tokens, block, n_blocks=MONITOR_BLOCKS, seed=1)["loss"]
@@ -116,19 +89,21 @@ def shakespeare_task(recipe: Recipe):
         return {"train_loss": trained["loss"], "valid_loss": valid["loss"],
                 "valid_loss_in_context": valid["loss_in_context"]}
 
-    evaluation = (f"mean over {EVAL_BLOCKS} random {block}-character blocks (seed 0) of the split, nats/char; "
-                  "_in_context: characters 2..block only")
-    return batch, loss, monitor, metrics, tokenizer, {"evaluation": evaluation}
+    scoring = (f"mean over {EVAL_BLOCKS} random {block}-character blocks (seed 0) of the split, nats/char; "
+               "_in_context: characters 2..block only")
+    # train.token_loss: nats per character
+    return batch, train.token_loss, monitor, metrics, tokenizer, {"evaluation": scoring}
 
 
 def names_task(recipe: Recipe):
     """(batch, loss, monitor, final metrics, tokenizer, sidecar record) for one name plus its end token per sequence.
 
-    The last VALID_NAMES of the (shuffled) training 90 % are held out for monitoring and early stopping,
+    The last ``valid_names`` of the (shuffled) training 90 % are held out for monitoring and early stopping,
     so the test 10 % is scored once, by the shipped weights.
     """
     fit_names, test_names, tokenizer = text.names_split()
-    train_names, valid_names = text.hold_out(fit_names, VALID_NAMES, tokenizer)
+    held_out = recipe.extra["valid_names"]
+    train_names, valid_names = text.hold_out(fit_names, held_out, tokenizer)
 
     def batch(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return train_names.batch(torch.randint(len(train_names), (recipe.batch_size,), generator=generator))
@@ -143,10 +118,10 @@ def names_task(recipe: Recipe):
         return {"train_loss": text.names_loss(model, train_names), "valid_loss": text.names_loss(model, valid_names),
                 "test_loss": text.names_loss(model, test_names)}
 
-    evaluation = (f"all names of the split, nats per character with the end token counted (Σ NLL / Σ (len + 1)); "
-                  f"train: the {len(train_names)} names trained on, valid: the last {VALID_NAMES} of the "
-                  "training 90 % (monitored, never trained on), test: the other 10 %")
-    return batch, loss, monitor, metrics, tokenizer, {"evaluation": evaluation, "train_examples": len(train_names)}
+    scoring = (f"all names of the split, nats per character with the end token counted (Σ NLL / Σ (len + 1)); "
+               f"train: the {len(train_names)} names trained on, valid: the last {held_out} of the "
+               "training 90 % (monitored, never trained on), test: the other 10 %")
+    return batch, loss, monitor, metrics, tokenizer, {"evaluation": scoring, "train_examples": len(train_names)}
 
 
 def pixels_task(recipe: Recipe):
@@ -156,78 +131,55 @@ def pixels_task(recipe: Recipe):
     def batch(generator: torch.Generator) -> torch.Tensor:
         return x_train[torch.randint(len(x_train), (recipe.batch_size,), generator=generator)]
 
-    def loss(model: SequenceModel, x: torch.Tensor) -> torch.Tensor:
-        return -model.token_log_probs(x).mean()  # nats per pixel
-
-    def nll(model: SequenceModel, x: torch.Tensor) -> float:
-        with torch.no_grad():
-            return -torch.cat([model.log_prob(b) for b in x.split(100)]).double().mean().item()  # nats per image
-
     def monitor(model: SequenceModel) -> float:
-        return nll(model, x_valid[:MONITOR_DIGITS])
+        return train.evaluate(model, x_valid[:MONITOR_DIGITS], batch_size=100).nll
 
-    def metrics(model: SequenceModel) -> dict[str, float]:
-        model.eval()
-        valid, test = nll(model, x_valid), nll(model, x_test)
-        bits = x_test.shape[1] * math.log(2)
-        return {"valid_nll": valid, "valid_bits_per_dim": valid / bits,
-                "test_nll": test, "test_bits_per_dim": test / bits}
+    def metrics(model: SequenceModel) -> dict[str, float]:  # nats per image, bits per pixel
+        return recipes.nll_metrics(model, {"valid": x_valid, "test": x_test}, batch_size=100)
 
-    evaluation = "the full split, nats per image (784 pixel tokens, the first from the start token)"
-    return batch, loss, monitor, metrics, None, {"evaluation": evaluation}
+    scoring = "the full split, nats per image (784 pixel tokens, the first from the start token)"
+    # train.token_loss: nats per pixel
+    return batch, train.token_loss, monitor, metrics, None, {"evaluation": scoring}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipes.arguments(__doc__, "iters")
     parser.add_argument("model", choices=sorted(RECIPES))
-    parser.add_argument("--iters", type=int, help="optimizer steps (default: the recipe's)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--checkpoints", type=Path, default=ROOT / "data" / "checkpoints")
     args = parser.parse_args(argv)
-    name, recipe = args.model, RECIPES[args.model]
-    iters = args.iters or recipe.iters
+    name, recipe = args.model, RECIPES[args.model].lasting(args.iters)
     torch.set_num_threads(args.threads)
     arlib.seed(args.seed)
-    command = "python scripts/train_sequence.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     task = {"tinyshakespeare": shakespeare_task, "names": names_task, "binarized_mnist": pixels_task}[recipe.dataset]
     batch, loss, monitor, metrics, tokenizer, record = task(recipe)  # record: the sidecar's data description
-    model = recipe.make(**recipe.config)
-    checkpoint = args.checkpoints / f"{name}-{iters}iters-seed{args.seed}.pt"  # another length is another run
-    history = train.fit_steps(model, batch, loss, steps=iters, lr=recipe.lr, min_lr=recipe.min_lr,
-                              warmup=recipe.warmup, weight_decay=recipe.weight_decay, betas=recipe.betas,
-                              grad_clip=recipe.grad_clip, evaluate=monitor, eval_every=recipe.eval_every,
-                              keep_best=recipe.keep_best, checkpoint=checkpoint, seed=args.seed, device=args.device)
+    model = recipe.model()
+    checkpoint = args.checkpoints / f"{name}-{recipe.iters}iters-seed{args.seed}.pt"  # another length: another run
+    history = recipe.fit_steps(model, batch, loss, evaluate=monitor, checkpoint=checkpoint, seed=args.seed,
+                               device=args.device)
     model.cpu()
 
-    settings = {k: v for k, v in asdict(recipe).items() if k not in ("make", "config")}
     extra = {"tokenizer": tokenizer.to_dict() if tokenizer is not None else None, "history": history.to_dict(),
-             "recipe": {**settings, "iters": iters}, **record}
-    if recipe.dataset == "names":
-        extra["recipe"]["valid_names"] = VALID_NAMES  # held out of the training 90 % (text.hold_out)
+             "recipe": recipe.record(), **record}
+    examples = recipe.iters * recipe.batch_size / history.seconds  # sequences per second
     if recipe.dataset == "tinyshakespeare":
-        extra["train_tokens_per_second"] = round(iters * recipe.batch_size * recipe.block_size / history.seconds)
+        extra["train_tokens_per_second"] = round(examples * recipe.extra["block_size"])
     if recipe.dataset == "binarized_mnist":
-        extra["train_images_per_second"] = round(iters * recipe.batch_size / history.seconds, 1)
-    pretrained.save(name, model, {}, command, train_seconds=history.seconds, dataset=recipe.dataset, half=True,
-                    extra=extra)
-    stored = pretrained.load(name)
-    measured = {k: round(v, 4) for k, v in metrics(stored).items()}
-    pretrained.save(name, model, measured, command, train_seconds=history.seconds, dataset=recipe.dataset,
-                    half=True, extra=extra)
+        extra["train_images_per_second"] = round(examples, 1)
+    measured = evaluation.publish(name, model, recipes.command(__file__, argv), metrics,
+                                  train_seconds=history.seconds, dataset=recipe.dataset, extra=extra)
     print(name, measured, f"{history.seconds:.0f} s")
+    stored = pretrained.load(name)
     for temperature in (1.0, 0.8):
         generator = torch.Generator().manual_seed(0)
         if recipe.dataset == "binarized_mnist":
-            digits = stored.sample(16, 784, generator, temperature=temperature)
+            digits = stored.sample(16, length=784, generator=generator, temperature=temperature)
             print(f"T={temperature}: 16 sampled digits, fraction of ink {digits.float().mean():.3f}")
         elif recipe.dataset == "names":
-            samples = stored.sample(8, 16, generator, temperature=temperature)
+            samples = stored.sample(8, length=16, generator=generator, temperature=temperature)
             print(f"T={temperature}:", [tokenizer.decode(row).split(text.END)[0] for row in samples])
         else:
-            print(f"T={temperature}:", tokenizer.decode(stored.sample(1, 200, generator, temperature=temperature)[0]))
+            drawn = stored.sample(1, length=200, generator=generator, temperature=temperature)
+            print(f"T={temperature}:", tokenizer.decode(drawn[0]))
 
 
 if __name__ == "__main__":

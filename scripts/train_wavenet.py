@@ -31,43 +31,28 @@ sidecar with the exact command line and the training history.
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
-import sys
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
+import recipes
 import torch
+from recipes import Recipe
 
 import arlib
-from arlib import data, pretrained, train
+from arlib import data, evaluation, pretrained
 from arlib.models import WaveNet, mu_law_decode, mu_law_encode
 from arlib.models.wavenet import bits_per_sample
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME = "wavenet-fsdd"
 K = 256  # μ-law codes
 TRAIN_EVAL_CLIPS = 300  # training clips (fixed seed) in the final train metric
 MONITOR_CLIPS = 20  # test clips (fixed seed) in the evaluations during training
 LN2 = math.log(2)
 
-
-@dataclass
-class Recipe:
-    residual_channels: int = 32
-    dilations: list[int] = field(default_factory=lambda: [2**i for i in range(8)] * 2)
-    iters: int = 2500
-    batch_size: int = 8
-    context: int = 1000  # samples per window crop that count in the loss (after the receptive field)
-    starts_per_batch: int = 1  # crops taken from the beginning of a clip, every sample counted
-    lr: float = 2e-3
-    min_lr: float = 2e-4
-    warmup: int = 100
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.99)
-    eval_every: int = 250
+RECIPE = Recipe(WaveNet, {"n_categories": K, "residual_channels": 32, "dilations": [2**i for i in range(8)] * 2},
+                dataset="fsdd", iters=2500, batch_size=8, lr=2e-3, min_lr=2e-4, warmup=100,
+                # context: samples per window crop that count in the loss (after the receptive field);
+                # starts_per_batch: crops taken from the beginning of a clip, every sample counted
+                extra={"context": 1000, "starts_per_batch": 1})
 
 
 def encode_clips(split: str) -> list[torch.Tensor]:
@@ -77,7 +62,7 @@ def encode_clips(split: str) -> list[torch.Tensor]:
 
 def crops(clips: list[torch.Tensor], recipe: Recipe, receptive_field: int):
     """batch(generator) -> (codes (B, T) int64, weights (B, T)): T = receptive_field + context samples."""
-    T = receptive_field + recipe.context
+    T = receptive_field + recipe.extra["context"]
     silence = int(mu_law_encode(torch.zeros(1), K))  # filler after a short clip (weight 0)
 
     def batch(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +70,7 @@ def crops(clips: list[torch.Tensor], recipe: Recipe, receptive_field: int):
         weight = torch.zeros(recipe.batch_size, T)
         for i, c in enumerate(torch.randint(len(clips), (recipe.batch_size,), generator=generator).tolist()):
             clip = clips[c]
-            if i < recipe.starts_per_batch or len(clip) <= T:  # a clip's beginning: every sample counts
+            if i < recipe.extra["starts_per_batch"] or len(clip) <= T:  # a clip's beginning: every sample counts
                 piece = clip[:T]
                 weight[i, : len(piece)] = 1
             else:  # a window: only samples with a full receptive field inside it count
@@ -118,55 +103,46 @@ def baselines(train_clips: list[torch.Tensor], test_clips: list[torch.Tensor]) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, help="optimizer steps (default: the recipe's)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--checkpoints", type=Path, default=ROOT / "data" / "checkpoints")
-    args = parser.parse_args(argv)
-    recipe = Recipe()
-    iters = args.iters or recipe.iters
+    args = recipes.arguments(__doc__, "iters").parse_args(argv)
+    recipe = RECIPE.lasting(args.iters)
     torch.set_num_threads(args.threads)
     arlib.seed(args.seed)
-    command = "python scripts/train_wavenet.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     train_clips, test_clips = encode_clips("train"), encode_clips("test")
-    model = WaveNet(K, recipe.residual_channels, recipe.dilations)
+    model = recipe.model()
     pick = torch.Generator().manual_seed(1)
     monitor_clips = [test_clips[i] for i in torch.randperm(len(test_clips), generator=pick)[:MONITOR_CLIPS]]
     train_subset = [train_clips[i] for i in torch.randperm(len(train_clips), generator=pick)[:TRAIN_EVAL_CLIPS]]
 
-    checkpoint = args.checkpoints / f"{NAME}-{iters}iters-seed{args.seed}.pt"  # another length is another run
-    history = train.fit_steps(model, crops(train_clips, recipe, model.receptive_field), loss, steps=iters,
-                              lr=recipe.lr, min_lr=recipe.min_lr, warmup=recipe.warmup,
-                              weight_decay=recipe.weight_decay, betas=recipe.betas, grad_clip=recipe.grad_clip,
-                              evaluate=lambda m: bits_per_sample(m, monitor_clips), eval_every=recipe.eval_every,
-                              checkpoint=checkpoint, seed=args.seed, device=args.device)
+    checkpoint = args.checkpoints / f"{NAME}-{recipe.iters}iters-seed{args.seed}.pt"  # another length: another run
+    history = recipe.fit_steps(model, crops(train_clips, recipe, model.receptive_field), loss,
+                               evaluate=lambda m: bits_per_sample(m, monitor_clips), checkpoint=checkpoint,
+                               seed=args.seed, device=args.device)
     model.cpu()
 
     n_test = sum(len(c) for c in test_clips)
-    evaluation = (f"test: all {len(test_clips)} clips of the test split ({n_test:,} samples at 8 kHz), each scored "
-                  "from its first sample by the chain rule (exact log-likelihood); Σ −log2 p(clip) / Σ samples, "
-                  f"bits per sample of 256 μ-law codes. train: {TRAIN_EVAL_CLIPS} training clips (seed 1), the same "
-                  "way. Baselines counted on the whole training split (add-one smoothing), scored on the same test "
-                  "samples: unigram = histogram of codes, i.i.d.; bigram = p(code | previous code), first sample "
-                  "of a clip by the histogram. Training loss and monitor (20 test clips) in bits per sample.")
-    extra = {"history": history.to_dict(), "recipe": {**asdict(recipe), "iters": iters}, "evaluation": evaluation,
+    scoring = (f"test: all {len(test_clips)} clips of the test split ({n_test:,} samples at 8 kHz), each scored "
+               "from its first sample by the chain rule (exact log-likelihood); Σ −log2 p(clip) / Σ samples, "
+               f"bits per sample of 256 μ-law codes. train: {TRAIN_EVAL_CLIPS} training clips (seed 1), the same "
+               "way. Baselines counted on the whole training split (add-one smoothing), scored on the same test "
+               "samples: unigram = histogram of codes, i.i.d.; bigram = p(code | previous code), first sample "
+               "of a clip by the histogram. Training loss and monitor (20 test clips) in bits per sample.")
+    architecture = {k: recipe.config[k] for k in ("residual_channels", "dilations")}
+    crop = model.receptive_field + recipe.extra["context"]
+    extra = {"history": history.to_dict(), "recipe": {**architecture, **recipe.record()}, "evaluation": scoring,
              "receptive_field": model.receptive_field, "sample_rate": 8000,
-             "train_samples_per_second": round(iters * recipe.batch_size * (model.receptive_field + recipe.context)
-                                               / history.seconds)}
-    pretrained.save(NAME, model, {}, command, train_seconds=history.seconds, dataset="fsdd", half=True, extra=extra)
-    stored = pretrained.load(NAME)
-    measured = {"test_bits_per_sample": bits_per_sample(stored, test_clips),
+             "train_samples_per_second": round(recipe.iters * recipe.batch_size * crop / history.seconds)}
+
+    def measure(stored: WaveNet) -> dict[str, float]:
+        return {"test_bits_per_sample": bits_per_sample(stored, test_clips),
                 "train_bits_per_sample": bits_per_sample(stored, train_subset),
-                **baselines(train_clips, test_clips)}
-    measured = {k: round(v, 4) for k, v in measured.items()}
-    measured["test_samples"] = n_test
-    pretrained.save(NAME, model, measured, command, train_seconds=history.seconds, dataset="fsdd", half=True,
-                    extra=extra)
+                **baselines(train_clips, test_clips), "test_samples": n_test}
+
+    measured = evaluation.publish(NAME, model, recipes.command(__file__, argv), measure,
+                                  train_seconds=history.seconds, dataset=recipe.dataset, extra=extra)
     print(NAME, measured, f"{history.seconds:.0f} s, {model.n_parameters():,} parameters")
-    waveform = mu_law_decode(stored.sample(1, 8000, torch.Generator().manual_seed(0))[0], K)
+    stored = pretrained.load(NAME)
+    waveform = mu_law_decode(stored.sample(1, length=8000, generator=torch.Generator().manual_seed(0))[0], K)
     print(f"one second sampled: RMS {waveform.pow(2).mean().sqrt():.4f}, peak {waveform.abs().max():.3f} "
           f"(test clips: RMS {mu_law_decode(torch.cat(test_clips).long(), K).pow(2).mean().sqrt():.4f})")
 

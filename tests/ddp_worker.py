@@ -22,7 +22,7 @@ def main(out: str) -> None:
         x = (torch.rand(n, 8, generator=generator) < 0.3).float()
         history = train.fit(model, x, x[:20], epochs=3, batch_size=16, lr=1e-2, progress=False)
         results[n] = {"state": model.state_dict(), "train_nll": history.train_nll}
-    rank, world = train.distributed()
+    rank, world = train.init_distributed()
     if rank == 0:
         torch.save({"runs": results, "world": world}, out)
 

@@ -7,16 +7,23 @@ failure that names the command to run. A full-page screenshot of every page is s
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
+import pkgutil
+import re
 import shutil
 import sys
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+API = "chapters/api.html"  # the API reference, generated from arlib's docstrings (chapters/api.md)
 
 
 def _browser():
@@ -54,9 +61,9 @@ def _problems(reports, kind: str) -> list[str]:
 
 def test_every_page_is_opened_and_has_a_screenshot(reports, html):
     assert set(reports) == {str(p.relative_to(html)) for p in browser.pages_of(html)}
-    assert {f"chapters/{stem}.html" for stem in CHAPTERS} | {"chapters/results.html"} <= set(reports)
+    assert {f"chapters/{stem}.html" for stem in CHAPTERS} | {"chapters/results.html", API} <= set(reports)
     opened = [r for r in reports.values() if r.screenshot is not None]
-    assert len(opened) >= len(CHAPTERS) + 2
+    assert len(opened) >= len(CHAPTERS) + 3
     for report in opened:
         assert report.screenshot.stat().st_size > 10_000, report.screenshot  # a rendered page, not a blank PNG
 
@@ -114,6 +121,69 @@ def test_every_chapter_links_to_its_own_colab_notebook(reports):
 def test_no_internal_link_is_broken(reports, html):
     assert sum(len(r.found["links"]) for r in reports.values()) > 100
     assert not browser.broken_links(list(reports.values()), html)
+
+
+def _public_api() -> dict[str, object]:
+    """Every public class and function of arlib by qualified name: the names in each module's ``__all__``
+    (not arlib.grading, which is leaving the package for grader/)."""
+    import arlib
+
+    modules = ["arlib"] + [m.name for m in pkgutil.walk_packages(arlib.__path__, "arlib.")]
+    public = {}
+    for name in modules:
+        if name.startswith("arlib.grading") or name.endswith("__main__"):
+            continue
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", []):
+            obj = getattr(module, attr)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                public[f"{name}.{attr}"] = obj
+    return public
+
+
+def _resolve(qualified: str):
+    """The object a documented name (``arlib.models.MADE.sample``) refers to, or None."""
+    parts = qualified.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part, None)
+        return obj
+    return None
+
+
+def test_the_api_page_documents_every_public_class_and_function(reports):
+    documented = [_resolve(name) for name in reports[API].found["ids"] if name.startswith("arlib.")]
+    missing = [name for name, obj in _public_api().items() if not any(obj is d for d in documented)]
+    assert not missing, f"add the module of {missing} to chapters/api.md (one automodule line)"
+
+
+def test_the_api_page_shows_the_signatures(reports, html):
+    from arlib import models, train
+
+    page = (html / API).read_text(encoding="utf-8")
+    for name, obj in {"arlib.train.fit": train.fit, "arlib.models.MADE": models.MADE}.items():
+        assert name in reports[API].found["ids"], f"{name} is not on the API page"
+        entry = re.search(rf'<dt class="sig sig-object py" id="{re.escape(name)}">(.*?)</dt>', page, re.DOTALL)
+        text = " ".join(unescape(re.sub(r"<[^>]+>", "", entry.group(1))).split())  # as a reader sees it
+        shown = re.fullmatch(rf"(?:class )?{re.escape(name)}\((.*)\)#?", text)
+        assert shown, f"{name}: no signature in {text!r}"
+        parameters = [p.split("=")[0].lstrip("*") for p in shown.group(1).split(", ") if p not in ("*", "/")]
+        assert parameters == list(inspect.signature(obj).parameters), (name, shown.group(0))
+
+
+def test_every_chapter_links_to_the_api_entries_it_uses(reports, html):
+    api = (html / API).resolve()
+    ids = set(reports[API].found["ids"])
+    for stem in CHAPTERS:
+        links = [urlsplit(link) for link in reports[f"chapters/{stem}.html"].found["links"]]
+        anchors = {unquote(link.fragment) for link in links if link.scheme == "file" and link.fragment
+                   and Path(unquote(link.path)).resolve() == api}
+        assert anchors, f"{stem} links to no entry of the API reference"
+        assert anchors <= ids and all(a.startswith(("arlib.", "module-arlib")) for a in anchors), (stem, anchors - ids)
 
 
 PNG = ("data:image/png;base64,"  # one white pixel

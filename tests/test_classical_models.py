@@ -15,7 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
-from arlib.models import FVSBN, MADE, NADE, RNADE
+from arlib.models import FVSBN, MADE, NADE, RNADE, CategoricalNADE, DeepNADE
 from arlib.models.nade import BLOCK, running_hidden
 
 
@@ -55,8 +55,8 @@ def binary_models(n: int):
     return [
         ("fvsbn", perturbed(FVSBN(n), 1), {}),
         ("nade", perturbed(NADE(n, 5), 2), {}),
-        ("nade-oa", perturbed(NADE(n, 7, order_agnostic=True, n_layers=2), 3, 0.5), {}),
-        ("nade-oa-order", perturbed(NADE(n, 7, order_agnostic=True), 4, 0.5), {"order": OA_ORDER[n]}),
+        ("nade-oa", perturbed(DeepNADE(n, 7, n_layers=2), 3, 0.5), {}),
+        ("nade-oa-order", perturbed(DeepNADE(n, 7), 4, 0.5), {"order": OA_ORDER[n]}),
         ("made", perturbed(MADE(n, [10, 9]), 5), {"mask_index": 0}),
         ("made-random-1", perturbed(MADE(n, [12, 12], n_masks=3, order="random"), 6), {"mask_index": 1}),
         ("made-direct", perturbed(MADE(n, [10], n_masks=2, order="random", direct=True), 22), {"mask_index": 1}),
@@ -84,7 +84,7 @@ def test_made_every_mask_set_and_the_ensemble_normalise():
 
 @pytest.mark.parametrize("order_agnostic", [False, True])
 def test_categorical_nade_normalises(order_agnostic):
-    model = perturbed(NADE(4, 5, n_categories=3, order_agnostic=order_agnostic), 8, 0.7)
+    model = perturbed((DeepNADE if order_agnostic else CategoricalNADE)(4, 5, n_categories=3), 8, 0.7)
     x = all_values(4, 3)
     kw = {"order": [2, 0, 3, 1]} if order_agnostic else {}
     assert torch.logsumexp(model.log_prob(x, **kw), 0).item() == pytest.approx(0.0, abs=1e-5)
@@ -116,9 +116,9 @@ def ar_cases():
     return [
         ("fvsbn", perturbed(FVSBN(n), 12), lambda m, x: m.conditionals(x), list(range(n)), 2),
         ("nade", perturbed(NADE(n, 6), 13), lambda m, x: m.conditionals(x), list(range(n)), 2),
-        ("nade-k3", perturbed(NADE(n, 6, n_categories=3), 14), lambda m, x: m.conditionals(x),
+        ("nade-k3", perturbed(CategoricalNADE(n, 6, n_categories=3), 14), lambda m, x: m.conditionals(x),
          list(range(n)), 3),
-        ("nade-oa", perturbed(NADE(n, 8, order_agnostic=True), 15, 0.5),
+        ("nade-oa", perturbed(DeepNADE(n, 8), 15, 0.5),
          lambda m, x: m.conditionals(x, order=[6, 2, 0, 4, 1, 5, 3]), [6, 2, 0, 4, 1, 5, 3], 2),
         ("made-0", made, lambda m, x: m.conditionals(x, mask_index=0), made.order(0).tolist(), 2),
         ("made-1", made, lambda m, x: m.conditionals(x, mask_index=1), made.order(1).tolist(), 2),
@@ -157,7 +157,7 @@ def test_binary_samples_match_log_prob(case):
 
 
 def test_categorical_samples_match_log_prob():
-    model = perturbed(NADE(3, 5, n_categories=3), 16, 0.7)
+    model = perturbed(CategoricalNADE(3, 5, n_categories=3), 16, 0.7)
     samples = model.sample(20000, generator=torch.Generator().manual_seed(0))
     observed = torch.bincount(index_of(samples, 3), minlength=27).numpy()
     expected = model.log_prob(all_values(3, 3)).exp().detach().numpy() * 20000
@@ -179,7 +179,7 @@ def methods():
     nade = NADE(5, 4)
     made = MADE(5, [8], n_masks=2)
     fvsbn = FVSBN(5)
-    oa = NADE(5, 4, order_agnostic=True)
+    oa = DeepNADE(5, 4)
     return [
         (fvsbn, "log_prob"), (fvsbn, "conditionals"), (fvsbn, "logits"), (fvsbn, "nll"),
         (nade, "log_prob"), (nade, "conditionals"), (nade, "nll"), (nade, "log_prob_naive"),
@@ -203,7 +203,7 @@ def test_every_method_rejects_bad_input(case):
 
 
 def test_categorical_and_real_inputs_are_checked():
-    nade = NADE(4, 3, n_categories=3)
+    nade = CategoricalNADE(4, 3, n_categories=3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         nade.log_prob(torch.full((2, 4), 3))
     with pytest.raises(ValueError):
@@ -215,7 +215,7 @@ def test_categorical_and_real_inputs_are_checked():
         with pytest.raises(ValueError):
             rnade.mixture(bad)
     with pytest.raises(ValueError, match="permutation"):
-        NADE(4, 3, order_agnostic=True).log_prob(torch.zeros(2, 4), order=[0, 1, 1, 2])
+        DeepNADE(4, 3).log_prob(torch.zeros(2, 4), order=[0, 1, 1, 2])
     with pytest.raises(ValueError, match="order_agnostic"):
         NADE(4, 3).log_prob(torch.zeros(2, 4), order=[0, 1, 2, 3])
     with pytest.raises(ValueError, match="mask_index"):
@@ -228,7 +228,7 @@ def test_categorical_and_real_inputs_are_checked():
 @pytest.mark.parametrize("k", [2, 3])
 def test_nade_fast_log_prob_and_gradients_equal_the_naive_ones(k):
     n = 2 * BLOCK + 5  # several blocks, the last one partial
-    model = perturbed(NADE(n, 6, n_categories=k), 18, 0.5)
+    model = perturbed(NADE(n, 6, fused=True) if k == 2 else CategoricalNADE(n, 6, k, fused=True), 18, 0.5)
     x = torch.randint(0, k, (9, n), generator=torch.Generator().manual_seed(0))
     x = x.float() if k == 2 else x
     fast, naive = model.log_prob(x), model.log_prob_naive(x)
@@ -246,14 +246,14 @@ def test_running_hidden_gradcheck(activation):
     X = torch.randn(n, B, 2, generator=gen, dtype=torch.float64)
     W, c, V = (torch.randn(*s, generator=gen, dtype=torch.float64, requires_grad=True)
                for s in [(n, 2, d), (d,), (n, 3, d)])
-    assert torch.autograd.gradcheck(lambda W, c, V: running_hidden(X, W, c, V, activation), (W, c, V))
+    assert torch.autograd.gradcheck(lambda W, c, V: running_hidden(X, W, c, V, activation, fused=True), (W, c, V))
     # the plain-autograd path (taken when x needs a gradient) gives the same values
     torch.testing.assert_close(running_hidden(X.requires_grad_(), W, c, V, activation),
-                               running_hidden(X.detach(), W, c, V, activation))
+                               running_hidden(X.detach(), W, c, V, activation, fused=True))
 
 
 def test_reused_activation_buffer_is_safe():
-    model = NADE(20, 4)
+    model = NADE(20, 4, fused=True)
     x = torch.randint(0, 2, (3, 20)).float()
     first = model.nll(x)
     first.backward(retain_graph=True)
@@ -267,7 +267,7 @@ def test_reused_activation_buffer_is_safe():
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_nade_fast_and_naive_sampling_agree(k):
-    model = perturbed(NADE(10, 5, n_categories=k), 19, 0.5)
+    model = perturbed(NADE(10, 5) if k == 2 else CategoricalNADE(10, 5, k), 19, 0.5)
     fast, probs = model.sample(200, generator=torch.Generator().manual_seed(3), return_probs=True)
     naive, naive_probs = model.sample_naive(200, generator=torch.Generator().manual_seed(3), return_probs=True)
     assert torch.equal(fast, naive)
@@ -280,7 +280,7 @@ def test_nade_fast_and_naive_sampling_agree(k):
 
 def test_order_agnostic_training_loss_is_unbiased():
     torch.manual_seed(0)
-    model = perturbed(NADE(3, 6, order_agnostic=True), 20, 0.7).train()
+    model = perturbed(DeepNADE(3, 6), 20, 0.7).train()
     x = torch.tensor([[1.0, 0.0, 1.0]])
     exact = np.mean([-model.log_prob(x, order=list(o)).item() for o in itertools.permutations(range(3))])
     estimate = model.nll(x.expand(40000, 3)).item()
@@ -343,8 +343,8 @@ def test_masked_weights_stay_exactly_zero_under_adam_weight_decay():
     assert int(made.mask_counter) == 5 % 3
 
 
-@pytest.mark.parametrize("make", [lambda: FVSBN(4), lambda: NADE(4, 3, n_categories=3),
-                                  lambda: NADE(4, 3, order_agnostic=True, n_layers=2),
+@pytest.mark.parametrize("make", [lambda: FVSBN(4), lambda: CategoricalNADE(4, 3, n_categories=3),
+                                  lambda: DeepNADE(4, 3, n_layers=2),
                                   lambda: RNADE(4, 3, 2, uniform_weights=True),
                                   lambda: MADE(4, [6, 6], n_masks=2, order=[3, 1, 0, 2], seed=7)])
 def test_config_rebuilds_the_model(make):

@@ -27,7 +27,7 @@ def batch(generator):
 
 
 def loss(model, x):
-    return -model.token_log_probs(x).mean()
+    return train.token_loss(model, x)
 
 
 def valid(model):

@@ -1,5 +1,6 @@
-"""The grader (arlib.grading): every kind of bad submission still gets its row with a readable status,
-good ones get full marks, the released notebook gets zero, and parallel grading equals serial grading.
+"""The grader (``grader/``, the ``arlib-grade`` command): every kind of bad submission still gets its row with
+a readable status, good ones get full marks, the released notebook gets zero, and parallel grading equals
+serial grading.
 
 One batch (the example submissions of ``fvsbn_nade``, graded with two workers and short time limits) is
 shared by most tests; each bad-submission kind has its own test reading that batch.
@@ -7,9 +8,11 @@ shared by most tests; each bad-submission kind has its own test reading that bat
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,10 +22,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from arlib import cli, grading
-from arlib.grading import examples, sandbox
-from arlib.grading.assignment import BEGIN, END, HIDDEN_TAG, AssignmentError, strip_solutions
-from arlib.grading.worker import SubmissionError, SubmissionProcess
+import grader as grading
+from grader import cli, examples, sandbox
+from grader.assignment import BEGIN, END, HIDDEN_TAG, AssignmentError, strip_solutions
+from grader.worker import SubmissionError, SubmissionProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = {"cell_timeout": 10, "notebook_timeout": 90, "memory_mb": 1500, "progress": False}
@@ -176,7 +179,7 @@ def test_not_a_notebook(batch):
 def test_parallel_grading_equals_serial_grading_from_the_command_line(batch, tmp_path):
     names = ["full_marks", "partial", "renamed"]
     paths = [str(batch["root"] / "submissions" / f"{n}.ipynb") for n in names]
-    command = [sys.executable, "-m", "arlib", "grade", str(batch["source"]), *paths, "--out", str(tmp_path),
+    command = [sys.executable, "-m", "grader", "grade", str(batch["source"]), *paths, "--out", str(tmp_path),
                "--workers", "1", "--timeout", "10", "--notebook-timeout", "90", "--memory-mb", "1500",
                "--no-progress"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -307,3 +310,106 @@ def test_fallback_socket_guard_blocks_connections():
             "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=3)\nexcept OSError as e:\n    print(e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(sandbox.HERE)], capture_output=True, text=True, timeout=60)
     assert "network access is disabled while grading" in result.stdout, result.stderr
+
+
+# ---------------------------------------------------------------------------- the sandboxes: bwrap and its fallback
+def isolation_probe(tmp_path: Path, using: str) -> str:
+    """What a sandboxed process sees of the network, the clone, a hidden folder and its scratch space."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "input.txt").write_text("the job's file")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "answers.txt").write_text("THE-HIDDEN-ANSWER")
+    probe = ("import os, socket\n"
+             "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=3)\n"
+             "except OSError as e:\n    print('net', e)\n"
+             f"try:\n    open({str(ROOT / 'README.md')!r}, 'a')\nexcept OSError as e:\n    print('write', e.strerror)\n"
+             f"try:\n    print('read', open({str(secret / 'answers.txt')!r}).read())\n"
+             "except OSError as e:\n    print('read refused', type(e).__name__)\n"
+             f"try:\n    print('listed', os.listdir({str(secret)!r}))\n"
+             "except OSError as e:\n    print('list refused', type(e).__name__)\n"
+             "print('input', open('input.txt').read())\n"
+             "print('pids', sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[:2])\n"
+             "open('scratch.txt', 'w').write('ok')\nprint('scratch ok')\n")
+    command = sandbox.command([sys.executable, "-c", probe], work, 1024, hide=[secret], using=using)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert not (work / "scratch.txt").exists()  # the scratch space was private
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("using", ["bwrap", "namespace"])
+def test_bwrap_and_the_namespace_fallback_isolate_alike(using, tmp_path):
+    if not sandbox.works(using):
+        pytest.skip(f"the {using} sandbox does not work here")
+    seen = isolation_probe(tmp_path, using)
+    assert "net [Errno 101] Network is unreachable" in seen, seen
+    assert "write Read-only file system" in seen, seen
+    assert "read refused" in seen and "THE-HIDDEN-ANSWER" not in seen, seen
+    assert "list refused" in seen or "listed []" in seen, seen
+    assert "input the job's file" in seen and "scratch ok" in seen, seen
+    assert "pids [1, 2]" in seen or "pids [1]" in seen, seen  # a PID namespace of its own
+
+
+def test_bwrap_is_preferred_when_it_works():
+    if os.environ.get(sandbox.MODE_ENV) or not sandbox.works("bwrap"):
+        pytest.skip("bwrap is not installed or does not work here (or the sandbox is chosen by hand)")
+    assert sandbox.mode() == "bwrap"
+    assert sandbox.describe().startswith("bubblewrap")
+
+
+def test_without_a_working_bwrap_the_grader_falls_back(tmp_path):
+    """No bwrap on PATH, or one that fails its probe: the namespaces by hand, or else the process sandbox."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    unshare = shutil.which("unshare")
+    if unshare:
+        (bin_dir / "unshare").symlink_to(unshare)
+    code = "from grader import sandbox\nprint(sandbox.mode(), sandbox.works('bwrap'))\n"
+    env = {k: v for k, v in os.environ.items() if k != sandbox.MODE_ENV}
+    fallback = "namespace" if sandbox.works("namespace") else "process"
+
+    def chosen() -> str:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                                env={**env, "PATH": str(bin_dir), "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert chosen() == f"{fallback} False"  # absent
+    (bin_dir / "bwrap").write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    (bin_dir / "bwrap").chmod(0o755)
+    assert chosen() == f"{fallback} False"  # present, but user namespaces are not permitted
+
+
+def test_hostile_submissions_in_the_fallback_sandbox(batch, tmp_path, monkeypatch):
+    """Without bwrap (ARLIB_GRADER_SANDBOX=namespace), the hand-made namespaces grade like bwrap does."""
+    if not sandbox.works("namespace"):
+        pytest.skip("unprivileged user namespaces are not available here")
+    monkeypatch.setenv(sandbox.MODE_ENV, "namespace")
+    names = ["full_marks", "network", "fake_score"]
+    out = tmp_path / "out"
+    targets = [str(out / "grades.csv"), str(out / "feedback" / "fake_score.md")]
+    paths = examples.write(batch["assignment"], tmp_path / "submissions", targets=targets, kinds=names)
+    results = {r["name"]: r for r in grading.grade(batch["assignment"], paths, out,
+                                                  grading.Options(workers=2, **OPTIONS))}
+    for name in names:
+        assert (results[name]["score"], results[name]["status"]) == (row(batch, name)["score"],
+                                                                     row(batch, name)["status"]), name
+        assert points(results[name]) == points(row(batch, name)), name
+    with (out / "grades.csv").open() as handle:
+        assert {r["submission"]: r["score"] for r in csv.DictReader(handle)}["fake_score"] == "0"
+    assert "**0 / 11**" in (out / "feedback" / "fake_score.md").read_text()
+
+
+def test_console_script_and_arlib_without_the_grader():
+    script = Path(sys.executable).parent / "arlib-grade"
+    if not script.exists():
+        pytest.skip("arlib-grade is not installed in this environment (pip install -e .)")
+    result = subprocess.run([str(script), "assign", "list"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == sorted(ASSIGNMENTS)
+    for path in sorted((ROOT / "arlib").rglob("*.py")):  # the library never imports the grader
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n == "grader" or n.startswith(("grader.", "arlib.grading")) for n in names), path

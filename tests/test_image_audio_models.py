@@ -173,7 +173,7 @@ def test_gated_pixelcnn_sees_every_earlier_pixel_in_its_field(kernel, n_layers, 
 def test_image_samples_follow_log_prob(name, shape, k):
     model = image_model(name, shape, k, seed=3)
     gen = torch.Generator().manual_seed(4)
-    samples = model.sample(20000, 2, generator=gen) if model.n_classes else model.sample(20000, gen)
+    samples = model.sample(20000, y=2, generator=gen) if model.n_classes else model.sample(20000, generator=gen)
     assert samples.shape == (20000, *shape) and samples.dtype == torch.long
     x = all_images(shape, k)
     observed = torch.bincount(index_of(samples, k), minlength=len(x)).numpy()
@@ -187,7 +187,7 @@ def test_completions_follow_the_conditional_distribution(name):
     model = image_model(name, shape, k, seed=5)
     top = torch.tensor([[[[1, 0], [0, 0]]]]).expand(20000, *shape)
     y = labels_for(model, 20000, 0)
-    completed = model.complete(top, 1, torch.Generator().manual_seed(6), y)
+    completed = model.complete(top, 1, generator=torch.Generator().manual_seed(6), y=y)
     assert torch.equal(completed[:, :, 0], top[:, :, 0])
     x = all_images(shape, k)[8:12]  # the four images whose first row is (1, 0)
     observed = torch.bincount(index_of(completed, k) - 8, minlength=4).numpy()
@@ -198,13 +198,13 @@ def test_completions_follow_the_conditional_distribution(name):
 
 def test_sampling_is_a_function_of_the_generator_and_labels():
     model = image_model("gated-conditional", (1, 3, 3), 2)
-    a = model.sample(50, 1, generator=torch.Generator().manual_seed(0))
-    b = model.sample(50, torch.full((50,), 1), torch.Generator().manual_seed(0))
+    a = model.sample(50, y=1, generator=torch.Generator().manual_seed(0))
+    b = model.sample(50, y=torch.full((50,), 1), generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
-    assert not torch.equal(a, model.sample(50, 0, generator=torch.Generator().manual_seed(0)))
+    assert not torch.equal(a, model.sample(50, y=0, generator=torch.Generator().manual_seed(0)))
     unconditional = image_model("gated", (1, 3, 3), 2)
-    assert torch.equal(unconditional.sample(5, torch.Generator().manual_seed(1)),
-                       unconditional.sample(5, generator=torch.Generator().manual_seed(1)))
+    with pytest.raises(TypeError):  # sample's options, the generator included, are passed by name
+        unconditional.sample(5, torch.Generator().manual_seed(1))
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -314,8 +314,9 @@ def test_wavenet_receptive_field_is_one_plus_the_sum_of_dilations():
 def test_wavenet_cached_and_naive_generation_agree(dtype):
     model = wavenet([1, 2, 4, 1, 2], seed=1).to(dtype)
     length = 3 * model.receptive_field
-    cached, logits = model.sample(20, length, torch.Generator().manual_seed(7), return_logits=True)
-    naive, naive_logits = model.sample(20, length, torch.Generator().manual_seed(7), cached=False, return_logits=True)
+    cached, logits = model.sample(20, length=length, generator=torch.Generator().manual_seed(7), return_logits=True)
+    naive, naive_logits = model.sample(20, length=length, generator=torch.Generator().manual_seed(7), use_cache=False,
+                                         return_logits=True)
     assert cached.shape == (20, length) and cached.dtype == torch.long
     assert torch.equal(cached, naive)
     tolerance = 1e-10 if dtype == torch.float64 else 1e-4
@@ -325,7 +326,7 @@ def test_wavenet_cached_and_naive_generation_agree(dtype):
 
 def test_wavenet_samples_follow_log_prob():
     model = wavenet([1, 2], seed=2)
-    samples = model.sample(20000, 4, torch.Generator().manual_seed(8))
+    samples = model.sample(20000, length=4, generator=torch.Generator().manual_seed(8))
     observed = torch.bincount(index_of(samples, 3), minlength=81).numpy()
     expected = model.log_prob(all_sequences(4, 3)).exp().detach().numpy()
     assert chi_square_pvalue(observed, expected) > 1e-3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arlib import pretrained
+from arlib import evaluation, pretrained, train
 from arlib.models import IndependentBernoulli
 
 
@@ -44,9 +44,9 @@ def test_damaged_weights_are_refused(tmp_path, monkeypatch):
 def test_shipped_model_reproduces_its_recorded_metric(name):
     meta = pretrained.info(name)
     assert meta["command"].startswith("python ")
-    key = pretrained.headline_metric(name)
+    key = evaluation.headline_metric(name)
     tolerance = 0.01 if key == "test_nll" else 0.001  # nats per example / nats per character
-    assert pretrained.measure(name) == pytest.approx(meta["metrics"][key], abs=tolerance)
+    assert evaluation.measure(name) == pytest.approx(meta["metrics"][key], abs=tolerance)
 
 
 def test_shipped_weights_stay_small():
@@ -55,7 +55,7 @@ def test_shipped_weights_stay_small():
 
 
 def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
-    from arlib import text, train
+    from arlib import text
     from arlib.models import CharRNN
 
     monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
@@ -68,7 +68,7 @@ def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
         return text.random_blocks(tokens, 8, 4, generator)
 
     def loss(model, x):
-        return -model.token_log_probs(x).mean()
+        return train.token_loss(model, x)
 
     def valid(model):
         return text.shakespeare_loss(model, tokens, 8, n_blocks=10)["loss"]
@@ -76,7 +76,7 @@ def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
     # the recipe as recorded, and a shortened run (a chapter's GPU path at tiny sizes) that keeps the schedule's
     # proportions and writes a checkpoint
     for steps, warmup, options in ((12, 2, {}), (6, 1, {"steps": 6, "checkpoint": tmp_path / "c.pt"})):
-        retrained = pretrained.retrain("toy-rnn", batch, loss, evaluate=valid, seed=2, **options)
+        retrained = evaluation.retrain("toy-rnn", batch, loss, evaluate=valid, seed=2, **options)
         torch.manual_seed(2)
         direct = CharRNN(3, 8, n_layers=2, dropout=0.1)
         train.fit_steps(direct, batch, loss, steps=steps, lr=3e-3, min_lr=3e-4, warmup=warmup, weight_decay=0.1,
@@ -84,5 +84,5 @@ def test_retrain_follows_the_sidecar_recipe(tmp_path, monkeypatch):
         for (name, a), (_, b) in zip(direct.state_dict().items(), retrained.state_dict().items(), strict=True):
             assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="keep_best needs an evaluate"):
-        pretrained.retrain("toy-rnn", batch, loss)
+        evaluation.retrain("toy-rnn", batch, loss)
     assert (tmp_path / "c.pt").exists()

@@ -46,8 +46,8 @@ def models(vocab: int, block_size: int = 5):
     return [
         *[(f"charrnn-{cell}", perturbed(CharRNN(vocab, 6, n_layers=2, cell=cell), i)) for i, cell in enumerate(CELLS)],
         ("charrnn-rnn-1layer", perturbed(CharRNN(vocab, 5, cell="rnn"), 3)),
-        ("gpt", perturbed(GPT(vocab, block_size, n_layer=2, n_head=2, n_embd=8), 4)),
-        ("gpt-1head", perturbed(GPT(vocab, block_size, n_layer=1, n_head=1, n_embd=6), 5)),
+        ("gpt", perturbed(GPT(vocab, block_size, n_layers=2, n_head=2, n_embd=8), 4)),
+        ("gpt-1head", perturbed(GPT(vocab, block_size, n_layers=1, n_head=1, n_embd=6), 5)),
     ]
 
 
@@ -97,10 +97,11 @@ def test_changing_token_j_changes_no_logit_at_positions_up_to_j(case):
 @pytest.mark.parametrize("length", [1, 4, 6, 13])
 def test_cached_generation_gives_the_logits_of_full_recomputation(length):
     block = 6
-    model = perturbed(GPT(3, block, n_layer=2, n_head=2, n_embd=8), 6)
-    cached, cached_logits = model.sample(9, length, torch.Generator().manual_seed(length), return_logits=True)
-    plain, plain_logits = model.sample(9, length, torch.Generator().manual_seed(length), use_cache=False,
-                                       return_logits=True)
+    model = perturbed(GPT(3, block, n_layers=2, n_head=2, n_embd=8), 6)
+    cached, cached_logits = model.sample(9, length=length, generator=torch.Generator().manual_seed(length),
+                                         return_logits=True)
+    plain, plain_logits = model.sample(9, length=length, generator=torch.Generator().manual_seed(length),
+                                       use_cache=False, return_logits=True)
     assert cached.shape == (9, length) and cached.dtype == torch.long
     assert torch.equal(cached, plain)
     torch.testing.assert_close(cached_logits, plain_logits, atol=1e-12, rtol=0)
@@ -114,7 +115,7 @@ def test_cached_generation_gives_the_logits_of_full_recomputation(length):
 
 
 def test_cache_accepts_several_new_positions_at_once():
-    model = perturbed(GPT(3, 9, n_layer=2, n_head=2, n_embd=8), 14)
+    model = perturbed(GPT(3, 9, n_layers=2, n_head=2, n_embd=8), 14)
     tokens = torch.cat([torch.full((4, 1), model.start_token), torch.randint(0, 3, (4, 8))], dim=1)
     full, _ = model._forward(tokens)
     pieces, cache, offset = [], None, 0
@@ -126,18 +127,18 @@ def test_cache_accepts_several_new_positions_at_once():
 
 
 def test_cache_and_recomputation_draw_the_same_samples_in_float32():
-    model = GPT(5, 8, n_layer=2, n_head=2, n_embd=16)
+    model = GPT(5, 8, n_layers=2, n_head=2, n_embd=16)
     perturbed(model, 7).float()
     for kw in ({}, {"temperature": 0.7}, {"top_k": 2}):
-        a = model.sample(50, 12, torch.Generator().manual_seed(0), **kw)
-        b = model.sample(50, 12, torch.Generator().manual_seed(0), use_cache=False, **kw)
+        a = model.sample(50, length=12, generator=torch.Generator().manual_seed(0), **kw)
+        b = model.sample(50, length=12, generator=torch.Generator().manual_seed(0), use_cache=False, **kw)
         assert torch.equal(a, b), kw
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_charrnn_step_by_step_logits_equal_teacher_forcing(cell):
     model = perturbed(CharRNN(4, 5, n_layers=2, cell=cell), 8)
-    x, logits = model.sample(6, 20, torch.Generator().manual_seed(1), return_logits=True)
+    x, logits = model.sample(6, length=20, generator=torch.Generator().manual_seed(1), return_logits=True)
     torch.testing.assert_close(logits, model.logits(x), atol=1e-12, rtol=0)
 
 
@@ -145,7 +146,7 @@ def test_charrnn_step_by_step_logits_equal_teacher_forcing(cell):
 @pytest.mark.parametrize("case", [0, 1, 2, 4])
 def test_samples_follow_log_prob(case):
     name, model = models(3)[case]
-    samples = model.sample(20000, 4, generator=torch.Generator().manual_seed(case))
+    samples = model.sample(20000, length=4, generator=torch.Generator().manual_seed(case))
     assert samples.shape == (20000, 4) and samples.dtype == torch.long
     observed = torch.bincount(index_of(samples, 3), minlength=81).numpy()
     expected = model.log_prob(all_sequences(4, 3)).exp().detach().numpy()
@@ -154,14 +155,14 @@ def test_samples_follow_log_prob(case):
 
 @pytest.mark.parametrize("kw", [{"temperature": 0.6}, {"temperature": 1.5, "top_k": 2}])
 def test_temperature_and_top_k_sample_the_tempered_conditionals(kw):
-    model = perturbed(GPT(3, 4, n_layer=1, n_head=2, n_embd=8), 9)
+    model = perturbed(GPT(3, 4, n_layers=1, n_head=2, n_embd=8), 9)
     x = all_sequences(3, 3)
     logits = model.logits(x) / kw["temperature"]
     if "top_k" in kw:
         kth = logits.topk(kw["top_k"], -1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     log_p = torch.log_softmax(logits, -1).gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(1)
-    samples = model.sample(20000, 3, torch.Generator().manual_seed(2), **kw)
+    samples = model.sample(20000, length=3, generator=torch.Generator().manual_seed(2), **kw)
     observed = torch.bincount(index_of(samples, 3), minlength=27).numpy()
     probs = log_p.exp().detach().numpy()
     if "top_k" in kw:
@@ -171,18 +172,18 @@ def test_temperature_and_top_k_sample_the_tempered_conditionals(kw):
 
 
 def test_top_k_one_is_greedy_decoding():
-    model = perturbed(GPT(4, 6, n_layer=1, n_head=2, n_embd=8), 10)
-    x, logits = model.sample(5, 6, torch.Generator().manual_seed(0), top_k=1, return_logits=True)
+    model = perturbed(GPT(4, 6, n_layers=1, n_head=2, n_embd=8), 10)
+    x, logits = model.sample(5, length=6, generator=torch.Generator().manual_seed(0), top_k=1, return_logits=True)
     assert torch.equal(x, logits.argmax(-1)) and (x == x[0]).all()
 
 
-@pytest.mark.parametrize("make", [lambda: GPT(3, 6, n_layer=1, n_head=1, n_embd=8, dropout=0.5),
+@pytest.mark.parametrize("make", [lambda: GPT(3, 6, n_layers=1, n_head=1, n_embd=8, dropout=0.5),
                                   lambda: CharRNN(3, 8, n_layers=2, cell="lstm", dropout=0.5)])
 def test_sampling_uses_eval_mode_and_restores_training(make):
     model = make().train()
     x = torch.randint(0, 3, (4, 6))
     assert not torch.equal(model.logits(x), model.logits(x))  # dropout is on in training mode
-    a, logits = model.sample(4, 6, torch.Generator().manual_seed(0), return_logits=True)
+    a, logits = model.sample(4, length=6, generator=torch.Generator().manual_seed(0), return_logits=True)
     assert model.training
     torch.testing.assert_close(logits, model.eval().logits(a))
 
@@ -242,7 +243,7 @@ def test_config_rebuilds_the_model_and_pretrained_round_trips(make, tmp_path, mo
     rebuilt = type(model)(**json.loads(json.dumps(model.config)))
     rebuilt.load_state_dict(model.state_dict())
     rebuilt.eval()
-    x = model.sample(5, 6, torch.Generator().manual_seed(0))
+    x = model.sample(5, length=6, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(rebuilt.log_prob(x), model.log_prob(x))
     monkeypatch.setenv("ARLIB_PRETRAINED", str(tmp_path))
     tokenizer = text.CharTokenizer("abcd")

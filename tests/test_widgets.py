@@ -61,6 +61,12 @@ def test_the_book_build_gets_no_live_widget(monkeypatch):
     assert set(explore(squares, size=[1, 2])._repr_mimebundle_()) == {"text/plain", "text/html"}
 
 
+def test_static_is_an_explicit_choice_that_overrides_the_environment(monkeypatch):
+    assert set(explore(squares, static=True, size=[1, 2])._repr_mimebundle_()) == {"text/plain", "text/html"}
+    monkeypatch.setenv(widgets.STATIC_ONLY, "1")
+    assert WIDGET_MIME in explore(squares, static=False, size=[1, 2])._repr_mimebundle_()
+
+
 def test_static_html_shows_the_first_frame_without_js_and_loads_nothing():
     explorer = explore(squares, size=[1, 2, 3], shade=["dark", "light"])
     page = explorer.static_html

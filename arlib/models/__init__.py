@@ -2,7 +2,9 @@
 
 from arlib.models.base import AutoregressiveModel, Support
 from arlib.models.bernoulli import IndependentBernoulli
+from arlib.models.categorical_nade import CategoricalNADE
 from arlib.models.charrnn import CharRNN
+from arlib.models.deep_nade import DeepNADE
 from arlib.models.discrete import DiscretizedLogisticMixture, Histogram
 from arlib.models.fvsbn import FVSBN
 from arlib.models.gated_pixelcnn import GatedPixelCNN
@@ -23,7 +25,9 @@ __all__ = [
     "NADE",
     "RNADE",
     "AutoregressiveModel",
+    "CategoricalNADE",
     "CharRNN",
+    "DeepNADE",
     "DiscretizedLogisticMixture",
     "GatedPixelCNN",
     "Histogram",

@@ -6,17 +6,17 @@ An autoregressive model factorises a joint distribution with the chain rule,
 
 so it can evaluate ``log_prob(x)`` exactly (in nats, one value per example) and draw exact samples
 one dimension at a time with ``sample(n)``. Subclasses implement ``_log_prob`` on validated input and
-``_sample``; this base class handles input checking, the mean NLL, and remembering the constructor's
-arguments (``model.config``) so that :mod:`arlib.pretrained` can rebuild a model from its sidecar.
+``_sample``; this base class handles input checking and the mean NLL. Every constructor passes its own
+arguments to this class's ``__init__`` by name; they become ``model.config``, from which
+:mod:`arlib.pretrained` rebuilds a model (``type(model)(**model.config)``).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,29 +49,18 @@ REAL = Support("real")
 class AutoregressiveModel(nn.Module, ABC):
     """Base class: ``log_prob(x)`` in nats per example, ``sample(n)``, ``nll(x)``.
 
-    Subclasses set ``self.event_shape`` (the shape of one example) and ``self.support`` in ``__init__``
-    and implement ``_log_prob(x)`` (x already validated and converted by :meth:`validate`) and
-    ``_sample(n, generator)``.
+    A subclass calls ``super().__init__(**its arguments)``, sets ``self.event_shape`` (the shape of one
+    example) and ``self.support``, and implements ``_log_prob(x)`` (x already validated and converted by
+    :meth:`validate`) and ``_sample(n, generator, **options)``.
     """
 
     event_shape: tuple[int, ...]
     support: Support = BINARY
 
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__init__" not in cls.__dict__:
-            return
-        init = cls.__init__
-
-        @functools.wraps(init)
-        def recording_init(self, *args, **kw) -> None:
-            init(self, *args, **kw)
-            if type(self) is cls:  # the outermost constructor records the arguments
-                bound = inspect.signature(init).bind(self, *args, **kw)
-                bound.apply_defaults()
-                self.config = {k: v for k, v in bound.arguments.items() if k != "self"}
-
-        cls.__init__ = recording_init
+    def __init__(self, **config: Any) -> None:
+        """``config``: the subclass constructor's arguments by name, all of them (kept as ``self.config``)."""
+        super().__init__()
+        self.config = config
 
     # ------------------------------------------------------------------ public API
     @property
@@ -106,8 +95,8 @@ class AutoregressiveModel(nn.Module, ABC):
                     f"{expected}; got values in [{x.min().item():g}, {x.max().item():g}]"
                 )
             if self.support.kind == "categorical":
-                return x.to(device=self._device(), dtype=torch.long)
-        return x.to(device=self._device(), dtype=torch.float32)
+                return x.to(device=self.device, dtype=torch.long)
+        return x.to(device=self.device, dtype=torch.float32)
 
     def log_prob(self, x: Tensor, *condition: Tensor) -> Tensor:
         """log p(x) in nats, one value per example: shape (B,)."""
@@ -118,20 +107,22 @@ class AutoregressiveModel(nn.Module, ABC):
         return -self.log_prob(x, *condition).mean()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs) -> Tensor:
-        """Draw n exact samples, shape (n, *event_shape)."""
-        if not isinstance(n, int) or n < 1:
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **options: Any) -> Tensor:
+        """Draw n exact samples, shape ``(n, *event_shape)``; ``options`` are the model's own, by name."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"sample expects a positive integer n, got {n!r}")
-        return self._sample(n, generator, **kwargs)
+        return self._sample(n, generator, **options)
 
     # ------------------------------------------------------------------ for subclasses
     @abstractmethod
     def _log_prob(self, x: Tensor, *condition: Tensor) -> Tensor: ...
 
     @abstractmethod
-    def _sample(self, n: int, generator: torch.Generator | None, **kwargs) -> Tensor: ...
+    def _sample(self, n: int, generator: torch.Generator | None, **options: Any) -> Tensor: ...
 
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (or buffers); the CPU for a model with neither."""
         for tensor in self.parameters():
             return tensor.device
         for tensor in self.buffers():
@@ -143,10 +134,4 @@ class AutoregressiveModel(nn.Module, ABC):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def extra_repr(self) -> str:
-        config = getattr(self, "config", {})
-        return ", ".join(f"{k}={v!r}" for k, v in config.items())
-
-
-def uniform_like(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """Uniform(0, 1) draws from an optional generator (generators live on the CPU here)."""
-    return torch.rand(shape, generator=generator).to(device)
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.items())

@@ -13,14 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import AutoregressiveModel, uniform_like
+from arlib.models.base import AutoregressiveModel
+from arlib.models.common import uniforms
 
 
 class IndependentBernoulli(AutoregressiveModel):
     """n_dims independent Bernoulli pixels with logits θ (initialised at p = 1/2)."""
 
     def __init__(self, n_dims: int) -> None:
-        super().__init__()
+        super().__init__(n_dims=n_dims)
         self.event_shape = (int(n_dims),)
         self.logits = nn.Parameter(torch.zeros(n_dims))
 
@@ -45,5 +46,5 @@ class IndependentBernoulli(AutoregressiveModel):
         return -F.binary_cross_entropy_with_logits(self.logits.expand_as(x), x, reduction="none").sum(-1)
 
     def _sample(self, n: int, generator: torch.Generator | None) -> Tensor:
-        u = uniform_like((n, *self.event_shape), generator, self._device())
+        u = uniforms((n, *self.event_shape), generator, self.device)
         return (u < torch.sigmoid(self.logits)).float()

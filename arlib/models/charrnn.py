@@ -14,12 +14,12 @@ a random fraction of the hidden states passed up between layers and to the outpu
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Callable
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import uniform_like
-from arlib.models.sequence import SequenceModel, draw
+from arlib.models.sequence import SequenceModel
 
 __all__ = ["CharRNN"]
 
@@ -31,13 +31,12 @@ class CharRNN(SequenceModel):
 
     def __init__(self, vocab_size: int, hidden: int, n_layers: int = 1, cell: str = "lstm",
                  dropout: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(vocab_size, vocab_size=vocab_size, hidden=hidden, n_layers=n_layers, cell=cell,
+                         dropout=dropout)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self._setup(vocab_size)
-        self.start_token = self.vocab_size  # input index vocab_size; never an output
         self.rnn = CELLS[cell](self.vocab_size + 1, int(hidden), num_layers=int(n_layers), batch_first=True,
                                dropout=dropout if int(n_layers) > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
@@ -47,8 +46,7 @@ class CharRNN(SequenceModel):
         return F.one_hot(tokens, self.vocab_size + 1).to(self.head.weight.dtype)
 
     def _logits(self, x: Tensor) -> Tensor:
-        start = torch.full((x.shape[0], 1), self.start_token, dtype=torch.long, device=x.device)
-        h, _ = self.rnn(self._inputs(torch.cat([start, x[:, :-1]], dim=1)))
+        h, _ = self.rnn(self._inputs(self.shift_right(x)))
         return self.head(self.drop(h))
 
     def step(self, token: Tensor, state=None) -> tuple[Tensor, object]:
@@ -59,14 +57,12 @@ class CharRNN(SequenceModel):
         h, state = self.rnn(self._inputs(token.unsqueeze(1)), state)
         return self.head(self.drop(h[:, 0])), state
 
-    def _sample(self, n: int, generator: torch.Generator | None, length: int, temperature: float = 1.0,
-                top_k: int | None = None) -> tuple[Tensor, Tensor]:
-        device = self._device()
-        u = uniform_like((n, length), generator, device)
-        x = torch.empty(n, length, dtype=torch.long, device=device)
-        logits = torch.empty(n, length, self.vocab_size, dtype=self.head.weight.dtype, device=device)
-        token, state = torch.full((n,), self.start_token, dtype=torch.long, device=device), None
-        for t in range(length):
-            logits[:, t], state = self.step(token, state)
-            token = x[:, t] = draw(logits[:, t], u[:, t], temperature, top_k)
-        return x, logits
+    def _sampler(self, n: int) -> Callable[[Tensor, int], Tensor]:
+        state = None
+
+        def step(seq: Tensor, t: int) -> Tensor:
+            nonlocal state
+            logits, state = self.step(seq[:, t], state)
+            return logits
+
+        return step

@@ -18,13 +18,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from arlib.models.base import AutoregressiveModel, Support, uniform_like
+from arlib.models.base import AutoregressiveModel, Support
+from arlib.models.common import uniforms
 
 
 class _OneDiscreteVariable(AutoregressiveModel):
     """Shared plumbing: x has shape (B, 1) with integer values in [0, n_values)."""
 
-    def _setup(self, n_values: int) -> None:
+    def __init__(self, n_values: int, /, **config) -> None:
+        super().__init__(**config)
         self.event_shape = (1,)
         self.support = Support("categorical", int(n_values))
 
@@ -40,7 +42,7 @@ class _OneDiscreteVariable(AutoregressiveModel):
 
     def _sample(self, n: int, generator: torch.Generator | None) -> Tensor:
         cdf = torch.cumsum(self.probs(), 0)
-        u = uniform_like((n,), generator, cdf.device) * cdf[-1]
+        u = uniforms((n,), generator, cdf.device) * cdf[-1]
         index = torch.searchsorted(cdf, u.contiguous())  # smallest i with u <= F_i
         return index.clamp(max=self.support.n_categories - 1).unsqueeze(1)
 
@@ -49,8 +51,7 @@ class Histogram(_OneDiscreteVariable):
     """Counting: p(x = i) = (count_i + pseudo_count) / (N + k · pseudo_count)."""
 
     def __init__(self, n_values: int, pseudo_count: float = 0.0) -> None:
-        super().__init__()
-        self._setup(n_values)
+        super().__init__(n_values, n_values=n_values, pseudo_count=pseudo_count)
         self.pseudo_count = float(pseudo_count)
         self.register_buffer("counts", torch.zeros(n_values))
 
@@ -70,8 +71,7 @@ class DiscretizedLogisticMixture(_OneDiscreteVariable):
     """A K-component mixture of logistics discretised to the integers 0, ..., n_values − 1."""
 
     def __init__(self, n_values: int, n_components: int = 4) -> None:
-        super().__init__()
-        self._setup(n_values)
+        super().__init__(n_values, n_values=n_values, n_components=n_components)
         self.mixture_logits = nn.Parameter(torch.zeros(n_components))
         self.means = nn.Parameter(torch.linspace(0.2, 0.8, n_components) * (n_values - 1))
         self.log_scales = nn.Parameter(torch.full((n_components,), float(torch.log(torch.tensor(n_values / 8)))))

@@ -13,14 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import AutoregressiveModel, uniform_like
+from arlib.models.base import AutoregressiveModel
+from arlib.models.common import uniforms
 
 
 class FVSBN(AutoregressiveModel):
     """n_dims binary pixels, each a logistic regression on the pixels before it (initialised at p = 1/2)."""
 
     def __init__(self, n_dims: int) -> None:
-        super().__init__()
+        super().__init__(n_dims=n_dims)
         n = int(n_dims)
         self.event_shape = (n,)
         self.register_buffer("mask", torch.tril(torch.ones(n, n), diagonal=-1), persistent=False)  # rebuilt, not saved
@@ -49,7 +50,7 @@ class FVSBN(AutoregressiveModel):
         return -F.binary_cross_entropy_with_logits(self._logits(x), x, reduction="none").sum(-1)
 
     def _sample(self, n: int, generator: torch.Generator | None) -> Tensor:
-        u = uniform_like((n, self.n_dims), generator, self._device()).to(self.weight.dtype)
+        u = uniforms((n, self.n_dims), generator, self.device).to(self.weight.dtype)
         weight = self.weight * self.mask
         x = torch.zeros_like(u)
         for i in range(self.n_dims):

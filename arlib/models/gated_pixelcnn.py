@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from arlib.models.common import gate
 from arlib.models.image import ImageModel, split_logits
-from arlib.models.pixelcnn import MaskedConv2d, check_hidden, raster_mask
+from arlib.models.pixelcnn import MaskedConv2d, raster_mask
 
 __all__ = ["GatedPixelCNN"]
 
@@ -38,12 +39,6 @@ def vertical_mask(in_channels: int, out_channels: int, k: int, first: bool) -> T
     mask = torch.zeros(out_channels, in_channels, k, k)
     mask[:, :, : k // 2 + (0 if first else 1)] = 1
     return mask
-
-
-def gate(t: Tensor) -> Tensor:
-    """tanh(first half of the channels) ⊙ σ(second half)."""
-    f, g = t.chunk(2, dim=1)
-    return torch.tanh(f) * torch.sigmoid(g)
 
 
 class GatedLayer(nn.Module):
@@ -73,20 +68,19 @@ class GatedLayer(nn.Module):
 class GatedPixelCNN(ImageModel):
     """n_layers gated vertical/horizontal layers and 1 × 1 logits; class-conditional if ``n_classes`` is set.
 
-    ``log_prob(x, y)`` and ``sample(n, y, generator=...)`` take labels y (int64, (B,); ``sample`` also takes
+    ``log_prob(x, y)`` and ``sample(n, y=..., generator=...)`` take labels y (int64, (B,); ``sample`` also takes
     one int for all n) when the model is conditional, and no y otherwise.
     """
 
     def __init__(self, image_shape: Sequence[int], n_categories: int, hidden_channels: int, n_layers: int,
                  n_classes: int | None = None, kernel_size: int = 3) -> None:
-        super().__init__()
-        self._setup(image_shape, n_categories, n_classes)
+        super().__init__(image_shape, n_categories, n_classes, image_shape=image_shape, n_categories=n_categories,
+                         hidden_channels=hidden_channels, n_layers=n_layers, n_classes=n_classes,
+                         kernel_size=kernel_size)
         C, K = self.event_shape[0], self.n_categories
-        h = check_hidden(hidden_channels, C)
-        if int(n_layers) < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        h, n_layers = self.check_layers(hidden_channels, n_layers)
         self.layers = nn.ModuleList(GatedLayer(C if i == 0 else h, h, int(kernel_size), C, self.n_classes, i == 0)
-                                    for i in range(int(n_layers)))
+                                    for i in range(n_layers))
         self.out = MaskedConv2d(raster_mask(h, C * K, (1, 1), "B", C))
 
     def network(self, inputs: Tensor, y: Tensor | None = None) -> Tensor:
@@ -96,9 +90,7 @@ class GatedPixelCNN(ImageModel):
         return split_logits(self.out(F.relu(h)), self.n_categories)
 
     @torch.no_grad()
-    def sample(self, n: int, y: Tensor | int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """n images (n, C, H, W) int64, given labels y of a conditional model (a generator in y's place is
-        taken as the generator, so ``sample(n, gen)`` works as for the other models)."""
-        if isinstance(y, torch.Generator) and generator is None:
-            y, generator = None, y
-        return super().sample(n, generator, y=y)
+    def sample(self, n: int, *, y: Tensor | int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """n images (n, C, H, W) int64, given labels ``y`` (one per image, or one int for all) of a
+        conditional model."""
+        return super().sample(n, generator=generator, y=y)

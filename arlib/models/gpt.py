@@ -1,7 +1,7 @@
 """A decoder-only Transformer (GPT; Radford et al., 2018), written after Karpathy's nanoGPT.
 
 The input is a learned start token followed by x_1, ..., x_{T−1}; each position gets a token embedding
-plus a learned position embedding, then ``n_layer`` pre-LayerNorm blocks
+plus a learned position embedding, then ``n_layers`` pre-LayerNorm blocks
 
     h ← h + Attention(LN(h)),    h ← h + MLP(LN(h)),
 
@@ -25,13 +25,13 @@ the window moves, so there each step recomputes the window (with or without the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import uniform_like
-from arlib.models.sequence import SequenceModel, draw
+from arlib.models.sequence import SequenceModel
 
 __all__ = ["GPT"]
 
@@ -83,23 +83,21 @@ class Block(nn.Module):
 class GPT(SequenceModel):
     """A causal Transformer over ``vocab_size`` tokens with ``block_size`` positions (the start token's included)."""
 
-    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
+    def __init__(self, vocab_size: int, block_size: int, n_layers: int, n_head: int, n_embd: int,
                  dropout: float = 0.0) -> None:
-        super().__init__()
-        self._setup(vocab_size, max_length=int(block_size))
-        self.block_size = int(block_size)
-        self.start_token = self.vocab_size  # the extra embedding row; never an output
+        super().__init__(vocab_size, block_size, vocab_size=vocab_size, block_size=block_size, n_layers=n_layers,
+                         n_head=n_head, n_embd=n_embd, dropout=dropout)
         self.wte = nn.Embedding(self.vocab_size + 1, n_embd)
         self.wpe = nn.Embedding(self.block_size, n_embd)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(n_embd)
         for name, p in self.named_parameters():  # GPT-2 initialisation, as in nanoGPT
             if name.endswith("bias"):
                 nn.init.zeros_(p)
             elif p.dim() == 2:
                 residual = name.endswith("attn.c_proj.weight") or name.endswith("mlp.2.weight")
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layer) if residual else 0.02)
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layers) if residual else 0.02)
 
     def _forward(self, tokens: Tensor, offset: int = 0, cache: Cache | None = None) -> tuple[Tensor, Cache]:
         """Logits (B, T', V) for input tokens (B, T') at positions offset, ..., offset + T' − 1, and the new cache."""
@@ -112,11 +110,10 @@ class GPT(SequenceModel):
         return F.linear(self.ln_f(h), self.wte.weight[: self.vocab_size]), new_cache
 
     def _logits(self, x: Tensor) -> Tensor:
-        start = torch.full((x.shape[0], 1), self.start_token, dtype=torch.long, device=x.device)
-        return self._forward(torch.cat([start, x[:, :-1]], dim=1))[0]
+        return self._forward(self.shift_right(x))[0]
 
     @torch.no_grad()
-    def sample(self, n: int, length: int | None = None, generator: torch.Generator | None = None, *,
+    def sample(self, n: int, *, length: int | None = None, generator: torch.Generator | None = None,
                temperature: float = 1.0, top_k: int | None = None, use_cache: bool = True,
                return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """n sequences (n, length), length block_size by default; ``use_cache=False`` recomputes every step.
@@ -124,17 +121,14 @@ class GPT(SequenceModel):
         Both settings draw the same uniforms and compute the same logits (up to float rounding), so
         they return the same samples from the same generator.
         """
-        return super().sample(n, self.block_size if length is None else length, generator, temperature=temperature,
-                              top_k=top_k, return_logits=return_logits, use_cache=use_cache)
+        return super().sample(n, length=self.block_size if length is None else length, generator=generator,
+                              temperature=temperature, top_k=top_k, return_logits=return_logits, use_cache=use_cache)
 
-    def _sample(self, n: int, generator: torch.Generator | None, length: int, temperature: float = 1.0,
-                top_k: int | None = None, use_cache: bool = True) -> tuple[Tensor, Tensor]:
-        device = self._device()
-        u = uniform_like((n, length), generator, device)
-        seq = torch.full((n, length + 1), self.start_token, dtype=torch.long, device=device)  # start, x_1, ...
-        logits = torch.empty(n, length, self.vocab_size, dtype=self.wte.weight.dtype, device=device)
+    def _sampler(self, n: int, use_cache: bool = True) -> Callable[[Tensor, int], Tensor]:
         cache = None
-        for t in range(length):  # predict x_{t+1} from seq[:, : t + 1]
+
+        def step(seq: Tensor, t: int) -> Tensor:
+            nonlocal cache
             if t < self.block_size and use_cache:
                 out, cache = self._forward(seq[:, t:t + 1], t, cache)  # only the newest position
             elif t < self.block_size:
@@ -142,6 +136,6 @@ class GPT(SequenceModel):
             else:  # sliding window: the start token and the last block_size - 1 tokens
                 window = torch.cat([seq[:, :1], seq[:, t + 2 - self.block_size:t + 1]], dim=1)
                 out, cache = self._forward(window)[0], None
-            logits[:, t] = out[:, -1]
-            seq[:, t + 1] = draw(logits[:, t], u[:, t], temperature, top_k)
-        return seq[:, 1:], logits
+            return out[:, -1]
+
+        return step

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from arlib.models.base import AutoregressiveModel, Support, uniform_like
-from arlib.models.sequence import draw
+from arlib.models.base import AutoregressiveModel, Support
+from arlib.models.common import draw, uniforms
 
 __all__ = ["ImageModel", "check_image_shape", "split_logits"]
 
@@ -42,18 +42,28 @@ def check_image_shape(image_shape: Sequence[int], n_categories: int) -> tuple[tu
 class ImageModel(AutoregressiveModel):
     """Base class: x is integer pixels (B, C, H, W) in [0, n_categories); optional class labels y (B,).
 
-    Subclasses call ``_setup`` and implement ``network``. ``n_classes`` is None for unconditional models.
+    Subclasses pass the image shape, the number of pixel values and of classes (None: unconditional) to
+    this class's ``__init__``, followed by their whole configuration by name, and implement ``network``.
     """
 
-    n_categories: int
-    n_classes: int | None = None
-
-    def _setup(self, image_shape: Sequence[int], n_categories: int, n_classes: int | None = None) -> None:
+    def __init__(self, image_shape: Sequence[int], n_categories: int, n_classes: int | None = None, /,
+                 **config) -> None:
+        super().__init__(**config)
         self.event_shape, self.n_categories = check_image_shape(image_shape, n_categories)
         self.support = Support("categorical", self.n_categories)
         if n_classes is not None and int(n_classes) < 1:
             raise ValueError(f"n_classes must be None or a positive integer, got {n_classes}")
         self.n_classes = None if n_classes is None else int(n_classes)
+
+    def check_layers(self, hidden_channels: int, n_layers: int) -> tuple[int, int]:
+        """(hidden_channels, n_layers) as ints: a positive multiple of the colour channels (each colour gets
+        its share of every layer) and at least one layer; or ValueError."""
+        hidden, colours = int(hidden_channels), self.event_shape[0]
+        if hidden < 1 or hidden % colours:
+            raise ValueError(f"hidden_channels must be a positive multiple of the {colours} channels, got {hidden}")
+        if int(n_layers) < 1:
+            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        return hidden, int(n_layers)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -101,11 +111,11 @@ class ImageModel(AutoregressiveModel):
     def _sample(self, n: int, generator: torch.Generator | None, y: Tensor | int | None = None) -> Tensor:
         if isinstance(y, int):
             y = torch.full((n,), y, dtype=torch.long)
-        x = torch.zeros((n, *self.event_shape), dtype=torch.long, device=self._device())
+        x = torch.zeros((n, *self.event_shape), dtype=torch.long, device=self.device)
         return self._fill(x, 0, generator, self._labels(y, n))
 
     @torch.no_grad()
-    def complete(self, x: Tensor, n_rows: int, generator: torch.Generator | None = None,
+    def complete(self, x: Tensor, n_rows: int, *, generator: torch.Generator | None = None,
                  y: Tensor | None = None) -> Tensor:
         """Keep the first ``n_rows`` rows of each image in x and sample the rest from the model (int64)."""
         x = self.validate(x).clone()
@@ -120,7 +130,7 @@ class ImageModel(AutoregressiveModel):
         Rows below the current one cannot matter, so each pass only runs the rows up to it.
         """
         C, H, W = self.event_shape
-        u = uniform_like(tuple(x.shape), generator, x.device)
+        u = uniforms(tuple(x.shape), generator, x.device)
         for position in range(first, H * W):
             i, j = divmod(position, W)
             for c in range(C):
@@ -146,11 +156,11 @@ class ImageModel(AutoregressiveModel):
             raise ValueError(f"{expected}; got dtype {y.dtype}")
         if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
             raise ValueError(f"{expected}; got values in [{y.min().item()}, {y.max().item()}]")
-        return y.to(device=self._device(), dtype=torch.long)
+        return y.to(device=self.device, dtype=torch.long)
 
     def receptive_field_map(self, row: int, col: int, channel: int = 0, inputs: Tensor | None = None,
                             y: Tensor | None = None) -> Tensor:
-        """|∂ (logits at (channel, row, col))² / ∂ inputs|, summed over a batch: shape (C, H, W).
+        """``|∂ (logits at (channel, row, col))² / ∂ inputs|``, summed over a batch: shape (C, H, W).
 
         Nonzero exactly at the inputs the prediction of that pixel can see. ``inputs`` (B, C, H, W) default
         to 32 standard-normal images (a fixed seed), so that no path is silent by accident.
@@ -159,7 +169,7 @@ class ImageModel(AutoregressiveModel):
         if inputs is None:
             gen = torch.Generator().manual_seed(0)
             inputs = torch.randn((32, *self.event_shape), generator=gen, dtype=dtype)
-        inputs = inputs.detach().to(device=self._device(), dtype=dtype).requires_grad_()
+        inputs = inputs.detach().to(device=self.device, dtype=dtype).requires_grad_()
         if self.n_classes is not None and y is None:
             y = torch.zeros(inputs.shape[0], dtype=torch.long)
         logits = self.network(inputs, self._labels(y, inputs.shape[0]))[:, :, channel, row, col]

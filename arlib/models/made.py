@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import AutoregressiveModel, uniform_like
-from arlib.models.nade import check_order
+from arlib.models.base import AutoregressiveModel
+from arlib.models.common import check_order, uniforms
 
 __all__ = ["MADE"]
 
@@ -42,7 +42,8 @@ class MADE(AutoregressiveModel):
 
     def __init__(self, n_dims: int, hidden_sizes: list[int], n_masks: int = 1, order=None,
                  seed: int = 0, direct: bool = False) -> None:
-        super().__init__()
+        super().__init__(n_dims=n_dims, hidden_sizes=hidden_sizes, n_masks=n_masks, order=order, seed=seed,
+                         direct=direct)
         n, n_masks = int(n_dims), int(n_masks)
         if n_masks < 1:
             raise ValueError(f"n_masks must be at least 1, got {n_masks}")
@@ -142,9 +143,9 @@ class MADE(AutoregressiveModel):
         return loss
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, mask_index: int | None = None) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None, mask_index: int | None = None) -> Tensor:
         """n samples under one mask set, drawn in its ordering."""
-        return super().sample(n, generator, mask_index=mask_index)
+        return super().sample(n, generator=generator, mask_index=mask_index)
 
     # ------------------------------------------------------------------ internals
     def _check_index(self, k: int | None) -> int:
@@ -171,7 +172,7 @@ class MADE(AutoregressiveModel):
 
     def _sample(self, n: int, generator: torch.Generator | None, mask_index: int | None = None) -> Tensor:
         k = self._check_index(mask_index)
-        u = uniform_like((n, self.n_dims), generator, self._device())
+        u = uniforms((n, self.n_dims), generator, self.device)
         x = torch.zeros(n, self.n_dims, device=u.device, dtype=self.layers[0].weight.dtype)
         for i in self.orders[k].tolist():
             x[:, i] = (u[:, i] < torch.sigmoid(self._logits(x, k)[:, i])).to(x.dtype)

@@ -72,28 +72,19 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(h, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-def check_hidden(hidden_channels: int, n_colours: int) -> int:
-    """hidden_channels as an int that the colours split evenly, or ValueError."""
-    hidden = int(hidden_channels)
-    if hidden < 1 or hidden % n_colours:
-        raise ValueError(f"hidden_channels must be a positive multiple of the {n_colours} channels, got {hidden}")
-    return hidden
-
-
 class PixelCNN(ImageModel):
     """A mask-A convolution, n_layers − 1 residual mask-B convolutions and 1 × 1 logits, over (C, H, W) images."""
 
     def __init__(self, image_shape: Sequence[int], n_categories: int, hidden_channels: int, n_layers: int,
                  kernel_size: int = 3, first_kernel_size: int = 7) -> None:
-        super().__init__()
-        self._setup(image_shape, n_categories)
+        super().__init__(image_shape, n_categories, image_shape=image_shape, n_categories=n_categories,
+                         hidden_channels=hidden_channels, n_layers=n_layers, kernel_size=kernel_size,
+                         first_kernel_size=first_kernel_size)
         C, K = self.event_shape[0], self.n_categories
-        h = check_hidden(hidden_channels, C)
-        if int(n_layers) < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        h, n_layers = self.check_layers(hidden_channels, n_layers)
         k, k1 = int(kernel_size), int(first_kernel_size)
         self.first = MaskedConv2d(raster_mask(C, h, (k1, k1), "A", C))
-        self.convs = nn.ModuleList(MaskedConv2d(raster_mask(h, h, (k, k), "B", C)) for _ in range(int(n_layers) - 1))
+        self.convs = nn.ModuleList(MaskedConv2d(raster_mask(h, h, (k, k), "B", C)) for _ in range(n_layers - 1))
         self.out = MaskedConv2d(raster_mask(h, C * K, (1, 1), "B", C))
 
     def network(self, inputs: Tensor, y: Tensor | None = None) -> Tensor:

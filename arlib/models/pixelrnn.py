@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from arlib.models.image import ImageModel, split_logits
-from arlib.models.pixelcnn import MaskedConv2d, check_hidden, raster_mask
+from arlib.models.pixelcnn import MaskedConv2d, raster_mask
 
 __all__ = ["DiagonalBiLSTM", "PixelRNN", "RowLSTM"]
 
@@ -123,19 +123,18 @@ class PixelRNN(ImageModel):
 
     def __init__(self, image_shape: Sequence[int], n_categories: int, hidden_channels: int, n_layers: int,
                  first_kernel_size: int = 7, recurrence: str = "row") -> None:
-        super().__init__()
-        self._setup(image_shape, n_categories)
+        super().__init__(image_shape, n_categories, image_shape=image_shape, n_categories=n_categories,
+                         hidden_channels=hidden_channels, n_layers=n_layers, first_kernel_size=first_kernel_size,
+                         recurrence=recurrence)
         C, K = self.event_shape[0], self.n_categories
-        h = check_hidden(hidden_channels, C)
-        if int(n_layers) < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        h, n_layers = self.check_layers(hidden_channels, n_layers)
         k1 = int(first_kernel_size)
         self.first = MaskedConv2d(raster_mask(C, h, (k1, k1), "A", C))
         layers = {"row": RowLSTM, "diagonal": DiagonalBiLSTM}
         if recurrence not in layers:
             raise ValueError(f"recurrence must be 'row' or 'diagonal', got {recurrence!r}")
         self.recurrence = recurrence
-        self.rnns = nn.ModuleList(layers[recurrence](h, C) for _ in range(int(n_layers)))
+        self.rnns = nn.ModuleList(layers[recurrence](h, C) for _ in range(n_layers))
         self.out = MaskedConv2d(raster_mask(h, C * K, (1, 1), "B", C))
 
     def network(self, inputs: Tensor, y: Tensor | None = None) -> Tensor:

@@ -19,7 +19,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from arlib.models.base import REAL, AutoregressiveModel, uniform_like
+from arlib.models.base import REAL, AutoregressiveModel
+from arlib.models.common import uniforms
 from arlib.models.nade import running_hidden
 
 __all__ = ["RNADE"]
@@ -30,7 +31,8 @@ class RNADE(AutoregressiveModel):
 
     def __init__(self, n_dims: int, hidden: int, n_components: int, uniform_weights: bool = False,
                  activation: str = "sigmoid") -> None:
-        super().__init__()
+        super().__init__(n_dims=n_dims, hidden=hidden, n_components=n_components, uniform_weights=uniform_weights,
+                         activation=activation)
         n, d, K = int(n_dims), int(hidden), int(n_components)
         if activation not in ("sigmoid", "relu"):
             raise ValueError(f"activation must be 'sigmoid' or 'relu', got {activation!r}")
@@ -61,7 +63,7 @@ class RNADE(AutoregressiveModel):
     def _mixture(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = x.to(self.W.dtype)
         out = running_hidden(x.T.unsqueeze(-1), self.W.T.unsqueeze(1).contiguous(), self.c, self.V,
-                             self.activation, self._spare)
+                             self.activation, fused=True, spare=self._spare)
         return self._heads(out.transpose(0, 1) + self.b)
 
     def _heads(self, out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -80,8 +82,8 @@ class RNADE(AutoregressiveModel):
         return torch.logsumexp(log_pi + log_normal, -1).sum(-1)
 
     def _sample(self, n: int, generator: torch.Generator | None) -> Tensor:
-        device, dtype = self._device(), self.W.dtype
-        u = uniform_like((n, self.n_dims), generator, device).to(dtype)
+        device, dtype = self.device, self.W.dtype
+        u = uniforms((n, self.n_dims), generator, device).to(dtype)
         z = torch.randn((n, self.n_dims), generator=generator).to(device=device, dtype=dtype)
         x = torch.zeros(n, self.n_dims, device=device, dtype=dtype)
         a = self.c.expand(n, -1).clone()

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import uniform_like
-from arlib.models.sequence import SequenceModel, draw
+from arlib.models.common import eval_mode, gate
+from arlib.models.sequence import SequenceModel
 
 __all__ = ["WaveNet", "bits_per_sample", "mu_law_decode", "mu_law_encode"]
 
@@ -59,24 +59,18 @@ def mu_law_decode(codes: Tensor, n_categories: int = 256) -> Tensor:
     return (torch.sign(f) * torch.expm1(f.abs() * math.log1p(mu)) / mu).float()
 
 
-def gate(t: Tensor) -> Tensor:
-    """tanh(first half of the channels) ⊙ σ(second half)."""
-    f, g = t.chunk(2, dim=1)
-    return torch.tanh(f) * torch.sigmoid(g)
-
-
 class WaveNet(SequenceModel):
     """Gated residual layers with kernel-2 causal convolutions of the given ``dilations`` over K μ-law codes."""
 
     def __init__(self, n_categories: int = 256, residual_channels: int = 32,
                  dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128)) -> None:
-        super().__init__()
-        self._setup(n_categories)
-        self.dilations = [int(d) for d in dilations]
-        if not self.dilations or min(self.dilations) < 1:
+        dilations = [int(d) for d in dilations]
+        super().__init__(n_categories, n_categories=n_categories, residual_channels=residual_channels,
+                         dilations=dilations)
+        if not dilations or min(dilations) < 1:
             raise ValueError(f"dilations must be a non-empty list of positive integers, got {dilations!r}")
+        self.dilations = dilations
         K, R = self.vocab_size, int(residual_channels)
-        self.start_token = K  # the extra embedding row; never an output
         self.embed = nn.Embedding(K + 1, R)
         self.filters = nn.ModuleList(nn.Conv1d(R, 2 * R, 2, dilation=d) for d in self.dilations)
         self.residual = nn.ModuleList(nn.Conv1d(R, R, 1) for _ in self.dilations)
@@ -85,7 +79,7 @@ class WaveNet(SequenceModel):
 
     @property
     def receptive_field(self) -> int:
-        """How many inputs (the start token and previous codes) each prediction sees: 1 + Σ dilations."""
+        """How many inputs (the start token and previous codes) each prediction sees, 1 + Σ dilations."""
         return 1 + sum(self.dilations)
 
     def _forward(self, tokens: Tensor) -> Tensor:
@@ -99,8 +93,7 @@ class WaveNet(SequenceModel):
         return self.head(skip).transpose(1, 2)
 
     def _logits(self, x: Tensor) -> Tensor:
-        start = torch.full((x.shape[0], 1), self.start_token, dtype=torch.long, device=x.device)
-        return self._forward(torch.cat([start, x[:, :-1]], dim=1))
+        return self._forward(self.shift_right(x))
 
     def _step(self, token: Tensor, queues: list[deque]) -> Tensor:
         """Logits (n, K) after feeding one more input token (n,); each queue holds its layer's last d inputs."""
@@ -115,40 +108,31 @@ class WaveNet(SequenceModel):
         return self.head(skip)[:, :, 0]
 
     @torch.no_grad()
-    def sample(self, n: int, length: int, generator: torch.Generator | None = None, *, cached: bool = True,
+    def sample(self, n: int, *, length: int, generator: torch.Generator | None = None, use_cache: bool = True,
                temperature: float = 1.0, top_k: int | None = None,
                return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """n sequences of codes (n, length) int64; ``cached=False`` recomputes the receptive field every step.
+        """n sequences of codes (n, length) int64; ``use_cache=False`` recomputes the receptive field every step.
 
         Both settings draw the same uniforms and compute the same logits (up to float rounding), so they
         return the same samples from the same generator.
         """
-        return super().sample(n, length, generator, temperature=temperature, top_k=top_k,
-                              return_logits=return_logits, cached=cached)
+        return super().sample(n, length=length, generator=generator, temperature=temperature, top_k=top_k,
+                              return_logits=return_logits, use_cache=use_cache)
 
-    def _sample(self, n: int, generator: torch.Generator | None, length: int, temperature: float = 1.0,
-                top_k: int | None = None, cached: bool = True) -> tuple[Tensor, Tensor]:
-        device = self._device()
-        u = uniform_like((n, length), generator, device)
-        seq = torch.full((n, length + 1), self.start_token, dtype=torch.long, device=device)  # start, x_1, ...
-        logits = torch.empty(n, length, self.vocab_size, dtype=self.embed.weight.dtype, device=device)
-        R = self.embed.embedding_dim
-        queues = [deque([self.embed.weight.new_zeros(n, R, 1)] * d) for d in self.dilations]
-        for t in range(length):  # predict x_{t+1} from seq[:, : t + 1]
-            if cached:
-                logits[:, t] = self._step(seq[:, t], queues)
-            else:
-                logits[:, t] = self._forward(seq[:, max(0, t + 1 - self.receptive_field): t + 1])[:, -1]
-            seq[:, t + 1] = draw(logits[:, t], u[:, t], temperature, top_k)
-        return seq[:, 1:], logits
+    def _sampler(self, n: int, use_cache: bool = True) -> Callable[[Tensor, int], Tensor]:
+        queues = [deque([self.embed.weight.new_zeros(n, self.embed.embedding_dim, 1)] * d) for d in self.dilations]
+
+        def step(seq: Tensor, t: int) -> Tensor:
+            if use_cache:
+                return self._step(seq[:, t], queues)
+            return self._forward(seq[:, max(0, t + 1 - self.receptive_field): t + 1])[:, -1]
+
+        return step
 
 
 @torch.no_grad()
 def bits_per_sample(model: SequenceModel, clips: list[Tensor]) -> float:
     """Σ over clips of −log2 p(clip), each clip of codes scored from its first sample, over the number of samples."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total = sum(-model.token_log_probs(c[None].long().to(device)).double().sum().item() for c in clips)
-    model.train(was_training)
+    with eval_mode(model):
+        total = sum(-model.log_prob(c[None].long()).double().item() for c in clips)
     return total / sum(len(c) for c in clips) / math.log(2)

@@ -1,14 +1,14 @@
-"""The ``arlib`` command line (also ``python -m arlib``).
+"""The grader's command line: the ``arlib-grade`` console script (also ``python -m grader``).
 
-    arlib assign list
-    arlib assign release <assignment> --out DIR      # the student notebook: stubs, no hidden tests
-    arlib assign solution <assignment> --out DIR     # the solution notebook, for after the deadline
-    arlib assign examples <assignment> --out DIR     # example submissions, good and misbehaving
-    arlib grade <assignment> <submission.ipynb or folder>... --out DIR [--workers N] [--timeout S]
-                [--notebook-timeout S] [--memory-mb M] [-p NAME VALUE]
+    arlib-grade assign list
+    arlib-grade assign release <assignment> --out DIR      # the student notebook: stubs, no hidden tests
+    arlib-grade assign solution <assignment> --out DIR     # the solution notebook, for after the deadline
+    arlib-grade assign examples <assignment> --out DIR     # example submissions, good and misbehaving
+    arlib-grade grade <assignment> <submission.ipynb or folder>... --out DIR [--workers N] [--timeout S]
+                      [--notebook-timeout S] [--memory-mb M] [-p NAME VALUE]
 
 ``<assignment>`` is a name from the book's ``assignments/`` folder or the path of a source notebook.
-``arlib grade`` exits 0 when every submission got its row (however badly it did), 1 when the grader
+``arlib-grade grade`` exits 0 when every submission got its row (however badly it did), 1 when the grader
 itself failed on some submission, 2 on a usage error.
 """
 
@@ -20,6 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
+
+import grader
+from grader import examples, sandbox
+
 
 def _value(text: str):
     try:
@@ -29,8 +34,6 @@ def _value(text: str):
 
 
 def _write(notebook, out: Path, name: str) -> Path:
-    import nbformat
-
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{name}.ipynb"
     nbformat.write(notebook, target)
@@ -38,18 +41,14 @@ def _write(notebook, out: Path, name: str) -> Path:
 
 
 def assign(args) -> int:
-    from arlib import grading
-
     if args.action == "list":
-        for path in grading.available():
-            assignment = grading.Assignment.load(path)
+        for path in grader.available():
+            assignment = grader.Assignment.load(path)
             print(f"{assignment.name:20s} {len(assignment.tests)} hidden tests, {assignment.max_score:g} points  "
                   f"({path})")
         return 0
-    assignment = grading.load(args.assignment)
+    assignment = grader.load(args.assignment)
     if args.action == "examples":
-        from arlib.grading import examples
-
         for path in examples.write(assignment, Path(args.out), targets=args.target):
             print(f"wrote {path}")
         return 0
@@ -61,18 +60,15 @@ def assign(args) -> int:
 
 
 def grade(args) -> int:
-    from arlib import grading
-    from arlib.grading import sandbox
-
     sandbox.set_not_dumpable()  # submissions (same user) cannot open this process's pipes via /proc
-    assignment = grading.load(args.assignment)
-    options = grading.Options(workers=args.workers, cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                              memory_mb=args.memory_mb, parameters={k: _value(v) for k, v in args.parameter},
-                              progress=not args.no_progress)
+    assignment = grader.load(args.assignment)
+    options = grader.Options(workers=args.workers, cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+                             memory_mb=args.memory_mb, parameters={k: _value(v) for k, v in args.parameter},
+                             progress=not args.no_progress)
     print(f"assignment {assignment.name}: {len(assignment.tests)} hidden tests, {assignment.max_score:g} points; "
           f"sandbox: {sandbox.describe()}", file=sys.stderr)
     started = time.perf_counter()
-    results = grading.grade(assignment, args.submissions, args.out, options)
+    results = grader.grade(assignment, args.submissions, args.out, options)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     width = max(len(r["name"]) for r in results)
@@ -84,7 +80,7 @@ def grade(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="arlib", description=__doc__.split("\n\n")[0],
+    main = argparse.ArgumentParser(prog="arlib-grade", description=__doc__.split("\n\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = main.add_subparsers(dest="command", required=True)
 
@@ -124,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (FileNotFoundError, ValueError) as error:
-        print(f"arlib: {error}", file=sys.stderr)
+        print(f"arlib-grade: {error}", file=sys.stderr)
         return 2
 
 

@@ -1,4 +1,4 @@
-"""Run one submission with papermill, inside the sandbox: ``python -m arlib.grading.executor JOB.json``.
+"""Run one submission with papermill, inside the sandbox: ``python -m grader.executor JOB.json``.
 
 Parameters are injected after the ``parameters`` cell, every cell has a timeout (the kernel is interrupted
 and the run goes on), the whole notebook has a timeout (the kernel is killed), errors do not stop the run,
@@ -25,8 +25,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 if __package__:
-    from arlib.grading.sandbox import set_not_dumpable
-else:  # started by file path inside the sandbox: import the sibling, not the arlib package (and torch)
+    from grader.sandbox import set_not_dumpable
+else:  # started by file path inside the sandbox: import the sibling, not the grader package
     from sandbox import set_not_dumpable
 
 ENGINE = "arlib-grader"

@@ -1,4 +1,4 @@
-"""The Jupyter kernel the grader starts: ``python -m arlib.grading.kernel -f CONNECTION_FILE``.
+"""The Jupyter kernel the grader starts: ``python -m grader.kernel -f CONNECTION_FILE``.
 
 An ordinary IPython kernel, except that its process-level stdin/stdout/stderr are /dev/null (outputs
 travel over the kernel protocol, where the executor truncates them), and that in the fallback sandbox
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 if __package__:
-    from arlib.grading.sandbox import GUARD_ENV, guard_network
+    from grader.sandbox import GUARD_ENV, guard_network
 else:  # started by file path: import the sibling, then take this folder off the path student code sees
     from sandbox import GUARD_ENV, guard_network
 

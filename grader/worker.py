@@ -1,4 +1,4 @@
-"""Grade one submission: the trusted side. ``python -m arlib.grading.worker`` serves jobs over stdin/stdout.
+"""Grade one submission: the trusted side. ``python -m grader.worker`` serves jobs over stdin/stdout.
 
 For each submission the worker
 
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import nbformat
 
-from arlib.grading import protocol, sandbox
-from arlib.grading.assignment import PARAMETERS_TAG, Assignment, is_hidden_test, with_parameters
+from grader import protocol, sandbox
+from grader.assignment import PARAMETERS_TAG, Assignment, is_hidden_test, with_parameters
 
 GRACE = 5.0  # seconds past a timeout before the grader stops waiting for an answer and kills the process
 STARTUP = 60.0
@@ -52,7 +52,7 @@ def shorten(text: str, limit: int = 600) -> str:
 
 def sandbox_environment() -> dict:
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    env.update(PYTHONPATH=str(sandbox.HERE.parent.parent), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+    env.update(PYTHONPATH=str(sandbox.ROOT), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
                PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MPLBACKEND="Agg", TQDM_DISABLE="1", JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
                # the memory limit is on address space: glibc's per-thread malloc arenas (64 MB each) must not use it

@@ -1,23 +1,33 @@
 """Run a command with a submission's code under operating-system limits.
 
-``python -m arlib.grading.sandbox [options] -- COMMAND...`` is the process that the grader starts for
-every piece of work that executes student code (the papermill run, and the process the hidden tests call
-into). Where unprivileged user namespaces work (``unshare -rnmpf``, probed once), it runs inside fresh
-user, network, mount and PID namespaces and, before handing over to COMMAND:
+``python -m grader.sandbox [options] -- COMMAND...`` is the process that the grader starts for every
+piece of work that executes student code (the papermill run, and the process the hidden tests call into).
+It isolates COMMAND in one of three ways, the first that works here (probed once per process), or the one
+named by ``ARLIB_GRADER_SANDBOX``:
 
-- network: a new network namespace holds only a loopback interface (brought up: the papermill client and
-  its kernel talk over it); any outside connection fails with "Network is unreachable";
-- files: a private tmpfs becomes the working directory, every other mount is made read-only, and the
-  grader's own directories (output, job files, assignment sources, other submissions) are covered by empty
-  mounts, so student code can neither read the hidden tests nor write the grader's output;
+1. ``bwrap``: Debian's `bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap`` on PATH) makes
+   the namespaces, the read-only file system and the private scratch space (:func:`bwrap_command`); this
+   module then only copies the job's files in, sets the limits and starts COMMAND;
+2. ``namespace``: where bwrap is not installed (or cannot run here), the same isolation made by hand:
+   ``unshare -rnmpf`` and the mount / ioctl / prctl calls of this module;
+3. ``process``: where neither works (containers that forbid user namespaces), the resource limits plus a
+   Python-level socket guard (:func:`guard_network`, installed in the kernel and in the test server), which
+   is weaker: determined code can undo it.
+
+The first two give the same guarantees, inside fresh user (where allowed), network, mount and PID namespaces:
+
+- network: a new network namespace holds only a loopback interface (up: the papermill client and its
+  kernel talk over it); any outside connection fails with "Network is unreachable";
+- files: a private tmpfs (``--scratch-mb``) becomes the working directory, holding a copy of the job's
+  files; every other mount is read-only, and the grader's own directories (output, job files, assignment
+  sources, other submissions, the user's home) are covered by empty mounts, so student code can neither read
+  the hidden tests nor write the grader's output;
 - processes: the PID namespace dies with its first process, taking every child (daemons included) along;
   processes outside it are invisible and cannot be signalled;
 - privileges: all capabilities are dropped and ``no_new_privs`` set before COMMAND starts.
 
 Everywhere: resource limits (``RLIMIT_AS`` for memory, ``RLIMIT_FSIZE`` per written file, no core files,
-``RLIMIT_CPU`` as a backstop). Without namespaces (containers that forbid them) the grader falls back to
-the limits plus a Python-level socket guard (:func:`guard_network`, installed in the kernel and in the
-test server), which is weaker: determined code can undo it.
+``RLIMIT_CPU`` as a backstop).
 """
 
 from __future__ import annotations
@@ -35,10 +45,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 GUARD_ENV = "ARLIB_GRADER_NETWORK_GUARD"
-MODE_ENV = "ARLIB_GRADER_SANDBOX"  # "auto" (default), "namespace" or "process" (limits and socket guard only)
+# "auto" (default: the first that works of the three), "bwrap", "namespace" (by hand, without bwrap) or "process"
+MODE_ENV = "ARLIB_GRADER_SANDBOX"
+MODES = ("bwrap", "namespace", "process")
+INPUT = ".grader-input"  # bwrap: where the job's files are bound read-only, beside the working directory
 
 # <sys/mount.h>, <linux/prctl.h>, <linux/mount.h>
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
@@ -78,54 +92,99 @@ def set_not_dumpable() -> None:
         pass
 
 
-# ---------------------------------------------------------------------------- namespaces
+# ---------------------------------------------------------------------------- choosing the sandbox
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--kill-child",
            "--mount-proc"]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # holds the grader package, and arlib installed beside it
 
 
-@functools.cache
-def namespaces_available() -> bool:
-    """Whether this machine lets an unprivileged user create the sandbox's namespaces (probed once)."""
-    mode = os.environ.get(MODE_ENV, "auto")
-    if mode == "process":
+def script(name: str) -> str:
+    """Modules that run inside the sandbox are started by file path: no ``import grader`` (nor torch) first."""
+    return str(HERE / f"{name}.py")
+
+
+def _probe_bwrap() -> bool:
+    """Run a tiny job through the real bwrap command line: every option it uses must work here."""
+    if shutil.which("bwrap") is None:
         return False
+    work = Path(tempfile.mkdtemp(prefix="arlib-probe-"))
+    code = ("import socket\nassert open('probe.txt').read() == 'ok'\nopen('written.txt', 'w').write('ok')\n"
+            "try:\n    socket.create_connection(('192.0.2.1', 9), timeout=5)\nexcept OSError as e:\n"
+            "    assert e.errno == 101, e\nelse:\n    raise SystemExit('network')\nprint('sandbox-ok')\n")
+    try:
+        (work / "probe.txt").write_text("ok")
+        probe = command([sys.executable, "-c", code], work, 1024, using="bwrap")
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        return result.returncode == 0 and result.stdout.strip() == "sandbox-ok"
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _probe_namespace() -> bool:
     if shutil.which("unshare") is None:
-        if mode == "namespace":
-            raise RuntimeError(f"{MODE_ENV}=namespace but there is no unshare command")
         return False
     probe = [*UNSHARE, sys.executable, script("sandbox"), "--probe"]
     try:
         result = subprocess.run(probe, capture_output=True, text=True, timeout=60)
-        ok = result.returncode == 0 and "sandbox-ok" in result.stdout
+        return result.returncode == 0 and "sandbox-ok" in result.stdout
     except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok and mode == "namespace":
-        raise RuntimeError(f"{MODE_ENV}=namespace but the namespace sandbox does not work here")
-    return ok
+        return False
+
+
+@functools.cache
+def works(kind: str) -> bool:
+    """Whether the ``bwrap`` or the ``namespace`` sandbox works on this machine (probed once)."""
+    return {"bwrap": _probe_bwrap, "namespace": _probe_namespace, "process": lambda: True}[kind]()
+
+
+@functools.cache
+def _choose(requested: str) -> str:
+    if requested == "auto":
+        return next(kind for kind in MODES if works(kind))
+    if requested not in MODES:
+        raise RuntimeError(f"{MODE_ENV}={requested!r}: expected auto, {', '.join(MODES)}")
+    if not works(requested):
+        needs = {"bwrap": "the bwrap command", "namespace": "the unshare command and user namespaces"}[requested]
+        raise RuntimeError(f"{MODE_ENV}={requested} but that sandbox does not work here (it needs {needs})")
+    return requested
+
+
+def mode() -> str:
+    """The sandbox in use: ``ARLIB_GRADER_SANDBOX`` if set, else bwrap, else namespace, else process."""
+    return _choose(os.environ.get(MODE_ENV) or "auto")
+
+
+def namespaces_available() -> bool:
+    """Whether submissions run in namespaces (no network, read-only files, private processes)."""
+    return mode() != "process"
 
 
 def describe() -> str:
-    if namespaces_available():
+    kind = mode()
+    if kind == "bwrap":
+        return "bubblewrap (no network, read-only files, private processes) + resource limits"
+    if kind == "namespace":
         return "namespaces (no network, read-only files, private processes) + resource limits"
     return "resource limits + Python socket guard (user namespaces unavailable: weaker isolation)"
 
 
-HERE = Path(__file__).resolve().parent
-
-
-def script(name: str) -> str:
-    """Modules that run inside the sandbox are started by file path: no ``import arlib`` (and torch) first."""
-    return str(HERE / f"{name}.py")
-
-
 def command(target: list[str], work: Path, memory_mb: int, *, hide=(), fsize_mb: int = 256,
-            scratch_mb: int = 512, cpu_seconds: int | None = None) -> list[str]:
-    """The argv that runs ``target`` in the sandbox; ``work`` holds its input files (copied in at start)."""
-    inner = [sys.executable, script("sandbox"), "--work", str(work), "--memory-mb", str(memory_mb),
-             "--fsize-mb", str(fsize_mb), "--scratch-mb", str(scratch_mb)]
+            scratch_mb: int = 512, cpu_seconds: int | None = None, using: str | None = None) -> list[str]:
+    """The argv that runs ``target`` in the sandbox (``using``, default :func:`mode`); ``work`` holds its input
+    files, which are copied into a private scratch space at start (in the process sandbox they are used there)."""
+    using = using or mode()
+    limits = ["--memory-mb", str(memory_mb), "--fsize-mb", str(fsize_mb)]
     if cpu_seconds:
-        inner += ["--cpu-seconds", str(int(cpu_seconds))]
-    if namespaces_available():
+        limits += ["--cpu-seconds", str(int(cpu_seconds))]
+    if using == "bwrap":
+        outer, inside, files = bwrap_command(Path(work), hide, scratch_mb)
+        return [*outer, sys.executable, script("sandbox"), "--work", str(inside), "--input", str(files), *limits,
+                "--", *target]
+    inner = [sys.executable, script("sandbox"), "--work", str(work), *limits, "--scratch-mb", str(scratch_mb)]
+    if using == "namespace":
         inner.append("--namespace")
         for path in hide:
             inner += ["--hide", str(path)]
@@ -133,10 +192,41 @@ def command(target: list[str], work: Path, memory_mb: int, *, hide=(), fsize_mb:
     return [*inner, "--", *target]
 
 
+def outermost(paths) -> list[Path]:
+    """The paths, resolved, without those inside another one of them."""
+    paths = sorted({Path(p).resolve() for p in paths})
+    return [p for p in paths if not any(q in p.parents for q in paths)]
+
+
+def bwrap_command(work: Path, hide=(), scratch_mb: int = 512) -> tuple[list[str], Path, Path]:
+    """bwrap's part of the command line, the working directory inside, and where ``work`` is seen inside.
+
+    Fresh namespaces (``--unshare-all``: user where allowed, network with loopback up, PID, IPC, UTS), every
+    mount read-only (``--ro-bind / /``, a minimal read-only ``/dev``, a ``/proc`` of the PID namespace),
+    ``hide`` covered by empty mode-000 read-only tmpfs mounts, a private scratch tmpfs of ``scratch_mb`` (a new
+    ``/tmp`` when nothing Python needs lives there, else one over ``work`` itself) with ``work`` bound
+    read-only inside it, all capabilities dropped, ``no_new_privs`` (bwrap always sets it), a new session, and
+    death with the parent (the grader's ``kill`` of bwrap takes the whole PID namespace along)."""
+    work = work.resolve()
+    tmp = Path("/tmp")
+    private_tmp = bool(hideable([tmp], needed_paths()))
+    scratch = tmp if private_tmp else work
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc"]
+    for path in outermost(hide):
+        if private_tmp and (path == tmp or tmp in path.parents):
+            continue  # gone with the private /tmp
+        argv += ["--perms", "0000", "--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
+    argv += ["--perms", "1777" if private_tmp else "0700", "--size", str(scratch_mb * 2**20), "--tmpfs", str(scratch),
+             "--ro-bind", str(work), str(scratch / INPUT)]
+    return argv, scratch / "work", scratch / INPUT
+
+
 def needed_paths() -> list[Path]:
-    """What sandboxed code must still see: the interpreter, its packages, arlib, the data mirror and cache."""
+    """What sandboxed code must still see: the interpreter, its packages, the grader and arlib beside it, the data
+    mirror and cache."""
     paths = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).resolve().parent,
-             HERE.parent.parent]
+             ROOT]
     paths += [Path(p) for p in sys.path if p and Path(p).is_dir()]
     paths += [Path(os.environ[v]) for v in ("ARLIB_DATA_MIRROR", "ARLIB_CACHE") if os.environ.get(v)]
     return [p.resolve() for p in paths]
@@ -165,6 +255,7 @@ def private_paths() -> list[Path]:
     return hideable([home / n for n in names])
 
 
+# ---------------------------------------------------------------------------- the namespace sandbox by hand (no bwrap)
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     def encode(text):
         return None if text is None else text.encode()
@@ -226,8 +317,6 @@ def _isolate_files(work: Path, hide: list[str], scratch_mb: int) -> Path:
 
 
 def _probe() -> None:
-    import tempfile
-
     work = tempfile.mkdtemp(prefix="arlib-probe-")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=700")
@@ -237,6 +326,15 @@ def _probe() -> None:
     _mount_setattr("/", MOUNT_ATTR_RDONLY, 0)
     _loopback_up()
     _drop_privileges()
+
+
+# ---------------------------------------------------------------------------- inside, whichever sandbox
+def _copy_in(source: Path, target: Path) -> None:
+    """bwrap: the job's files (bound read-only) copied into the private working directory."""
+    for path in source.rglob("*"):
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(source)).write_bytes(path.read_bytes())
 
 
 def _environment(work: Path) -> None:
@@ -259,15 +357,16 @@ def _limit(kind: int, value: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m arlib.grading.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m grader.sandbox")
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--memory-mb", type=int, default=2048)
     parser.add_argument("--fsize-mb", type=int, default=256)
     parser.add_argument("--scratch-mb", type=int, default=512)
     parser.add_argument("--cpu-seconds", type=int)
-    parser.add_argument("--namespace", action="store_true")
+    parser.add_argument("--namespace", action="store_true", help="make the namespaces' isolation here (no bwrap)")
     parser.add_argument("--hide", action="append", default=[])
+    parser.add_argument("--input", type=Path, help="inside bwrap: the job's files, to copy into --work")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.probe:  # inside fresh namespaces: can we do everything the sandbox needs?
@@ -282,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         _loopback_up()
         work = _isolate_files(work, args.hide, args.scratch_mb)
         _drop_privileges()
+    elif args.input is not None:  # bwrap made the namespaces, the read-only mounts and the scratch tmpfs
+        work.mkdir(parents=True, exist_ok=True)
+        _copy_in(args.input, work)
     else:
         os.environ[GUARD_ENV] = "1"
     _environment(work)

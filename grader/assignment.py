@@ -10,7 +10,7 @@ A source notebook (a jupytext percent ``.py`` file or an ``.ipynb``) holds the w
 - hidden tests: code cells tagged ``hidden-test`` with the metadata ``points`` (default 1) and ``test`` (a
   name; default ``test_<n>``). They never reach students. They run in the grader's own process, where bare
   names are the instructor's reference solution and ``student.<name>`` is the submission's object, called
-  in a sandboxed process (see :mod:`arlib.grading.worker`).
+  in a sandboxed process (see :mod:`grader.worker`).
 """
 
 from __future__ import annotations
@@ -204,11 +204,11 @@ class Assignment:
 
 
 def assignments_dir() -> Path:
-    """The assignments shipped with the book: ``./assignments`` if present, else next to the arlib package."""
+    """The assignments shipped with the book: ``./assignments`` if present, else beside the grader package."""
     here = Path.cwd() / "assignments"
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent.parent / "assignments"
+    return Path(__file__).resolve().parent.parent / "assignments"
 
 
 def find(assignment: str | Path) -> Path:

@@ -1,5 +1,5 @@
 """Example submissions for any assignment: one good, one untouched, one partial, and every known way to
-misbehave. ``arlib assign examples <assignment> --out DIR`` writes them; the tests and the instructors'
+misbehave. ``arlib-grade assign examples <assignment> --out DIR`` writes them; the tests and the instructors'
 chapter grade them. Each example is built from the assignment itself (its released notebook, its
 solutions), so the set stays valid when the assignment changes.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from arlib.grading.assignment import BEGIN, CODE_STUB, Assignment, strip_solutions
+from grader.assignment import BEGIN, CODE_STUB, Assignment, strip_solutions
 
 KINDS = {
     "full_marks": "the released notebook with every solution filled back in (release, fill in, grade)",

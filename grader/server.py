@@ -21,9 +21,9 @@ import traceback
 from pathlib import Path
 
 if __package__:
-    from arlib.grading import protocol
-    from arlib.grading.sandbox import GUARD_ENV, guard_network
-else:  # started by file path inside the sandbox: import the siblings, not the arlib package (and torch)
+    from grader import protocol
+    from grader.sandbox import GUARD_ENV, guard_network
+else:  # started by file path inside the sandbox: import the siblings, not the grader package
     import protocol
     from sandbox import GUARD_ENV, guard_network
 

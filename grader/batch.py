@@ -1,6 +1,6 @@
 """Grade a batch of submissions in parallel and write ``grades.csv`` and the feedback files.
 
-Each of ``workers`` threads owns a long-lived worker process (:mod:`arlib.grading.worker`) and hands it
+Each of ``workers`` threads owns a long-lived worker process (:mod:`grader.worker`) and hands it
 one submission at a time. A worker that dies or overruns its hard deadline is killed and replaced; its
 submission gets a row saying so, and the batch goes on. The output files are written only at the end,
 after every process that ran submission code is gone.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import nbformat
 
-from arlib.grading import protocol, sandbox
-from arlib.grading.assignment import Assignment, load
-from arlib.grading.worker import describe_exit, shorten
+from grader import protocol, sandbox
+from grader.assignment import Assignment, load
+from grader.worker import describe_exit, shorten
 
 
 @dataclass
@@ -61,16 +61,16 @@ def safe_name(name: str) -> str:
 
 
 class WorkerProcess:
-    """One long-lived worker (python -m arlib.grading.worker), restarted when it dies."""
+    """One long-lived worker (python -m grader.worker), restarted when it dies."""
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
 
     def _start(self) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(sandbox.HERE.parent.parent), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(sandbox.ROOT), env.get("PYTHONPATH")]))
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", TQDM_DISABLE="1")
-        command = [sys.executable, "-c", "from arlib.grading.worker import serve; serve()"]
+        command = [sys.executable, "-c", "from grader.worker import serve; serve()"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                         stderr=None if os.environ.get("ARLIB_GRADER_DEBUG") else subprocess.DEVNULL,
                                         start_new_session=True)
@@ -131,7 +131,7 @@ def grade(assignment: str | Path | Assignment, submissions, out: str | Path,
     parameters = {**assignment.parameters, **options.parameters}
     hide = sandbox.hideable([out, *([assignment.path.resolve().parent] if assignment.path else []),
                              *(p.resolve().parent for _, p in items)]) + sandbox.private_paths()
-    sandbox.namespaces_available()  # probe once, before the threads start
+    sandbox.mode()  # probe once, before the threads start
     spec = assignment.to_json()
     base_job = {"assignment": spec, "parameters": parameters, "cell_timeout": options.cell_timeout,
                 "notebook_timeout": options.notebook_timeout, "memory_mb": options.memory_mb,
