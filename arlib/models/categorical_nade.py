@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arlib.models.base import AutoregressiveModel, Support
+from arlib.models.base import Support
 from arlib.models.common import draw, uniforms
-from arlib.models.nade import _no_order, running_hidden
+from arlib.models.nade import _no_order, _SampledWithProbs, running_hidden
 
 __all__ = ["CategoricalNADE"]
 
 
-class CategoricalNADE(AutoregressiveModel):
+class CategoricalNADE(_SampledWithProbs):
     """NADE for ``n_dims`` pixels with values 0..n_categories-1 and ``hidden`` units (``fused``: as NADE)."""
 
     def __init__(self, n_dims: int, hidden: int, n_categories: int, fused: bool = False) -> None:
@@ -76,16 +76,6 @@ class CategoricalNADE(AutoregressiveModel):
         return _log_probs(logits, x)
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int, *, generator: torch.Generator | None = None,
-               return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """n samples (n, n_dims) of integers; with ``return_probs`` also the (n, n_dims, K) probabilities."""
-        return super().sample(n, generator=generator, return_probs=return_probs)
-
-    def sample_naive(self, n: int, *, generator: torch.Generator | None = None,
-                     return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Like ``sample`` but recomputing every hidden layer from scratch (the same random stream)."""
-        return super().sample(n, generator=generator, return_probs=return_probs, naive=True)
-
     def _sample(self, n: int, generator: torch.Generator | None, return_probs: bool = False,
                 naive: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         u = uniforms((n, self.n_dims), generator, self.device)

@@ -35,7 +35,22 @@ from arlib.models.common import uniforms
 __all__ = ["NADE", "running_hidden"]
 
 
-class NADE(AutoregressiveModel):
+class _SampledWithProbs(AutoregressiveModel):
+    """``sample`` and ``sample_naive`` of the NADEs, whose ``_sample(n, generator, return_probs, naive)`` can
+    also return the probabilities each value was drawn from."""
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """n samples (n, n_dims); with ``return_probs`` also the probabilities they were drawn from."""
+        return super().sample(n, generator=generator, return_probs=return_probs)
+
+    def sample_naive(self, n: int, *, generator: torch.Generator | None = None,
+                     return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Like ``sample`` but recomputing every hidden layer from scratch (the same random stream)."""
+        return super().sample(n, generator=generator, return_probs=return_probs, naive=True)
+
+
+class NADE(_SampledWithProbs):
     """NADE for ``n_dims`` binary pixels with ``hidden`` units; ``fused=True`` trains with the fast kernel.
 
     (Sidecars saved before CategoricalNADE and DeepNADE were split off also name ``n_categories=2``,
@@ -90,16 +105,6 @@ class NADE(AutoregressiveModel):
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int, *, generator: torch.Generator | None = None,
-               return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """n samples (n, n_dims); with ``return_probs`` also the soft probabilities x̂ they were drawn from."""
-        return super().sample(n, generator=generator, return_probs=return_probs)
-
-    def sample_naive(self, n: int, *, generator: torch.Generator | None = None,
-                     return_probs: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Like ``sample`` but recomputing every hidden layer from scratch (the same random stream)."""
-        return super().sample(n, generator=generator, return_probs=return_probs, naive=True)
-
     def _sample(self, n: int, generator: torch.Generator | None, return_probs: bool = False,
                 naive: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         u = uniforms((n, self.n_dims), generator, self.device)
